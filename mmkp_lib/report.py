@@ -1,0 +1,226 @@
+"""`make report`: run the pipeline's stages, execute the notebooks, render the HTML report.
+
+Each stage has a fingerprint (its parameters, the source files it depends on,
+the fingerprints of the stages before it). A stage whose fingerprint matches
+the one recorded at its last successful run, and whose outputs still exist, is
+reused; `--fresh 1` redoes everything. Stage times go into reports/index.html.
+
+    python -m mmkp_lib.report                 # the full default run (what `make report` does)
+    python -m mmkp_lib.report --smoke 1       # tiny sizes, every notebook, a minute or two
+    python -m mmkp_lib.report --smoke 1 --out /tmp/rep --work /tmp/work   # keep the committed reports untouched
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import html
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+
+
+@dataclass
+class ReportConfig:
+    smoke: bool = False
+    fresh: bool = False
+    out: Path = ROOT / "reports"  # rendered HTML, executed notebooks, index.html
+    work: Path = ROOT  # where data/, cache/ and runs/ live
+    seed: int = 0
+
+    @property
+    def data_dir(self) -> Path:
+        return self.work / ("data/synth-smoke" if self.smoke else "data/synth")
+
+    def notebook_parameters(self) -> dict:
+        """Parameters every notebook receives; a notebook ignores none of them silently (papermill warns)."""
+        return {"smoke": self.smoke, "data": str(self.data_dir), "seed": self.seed,
+                "work_dir": str(self.work)}
+
+
+@dataclass
+class Stage:
+    name: str
+    run: Callable[[ReportConfig], None]
+    outputs: Callable[[ReportConfig], list[Path]]
+    inputs: list[Path] = field(default_factory=list)  # source files whose change invalidates the stage
+    params: Callable[[ReportConfig], dict] = lambda cfg: {}
+
+
+def _hash_files(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        files = sorted(p.rglob("*.py")) if p.is_dir() else [p]
+        for f in files:
+            h.update(str(f.relative_to(ROOT)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def synth_sizes(smoke: bool) -> list[str]:
+    return ["--n-train", "300", "--n-valid", "60", "--n-test", "60"] if smoke else []
+
+
+def _run_synth(cfg: ReportConfig) -> None:
+    cmd = [sys.executable, "-m", "mmkp_lib.cli", "synth", "--out", str(cfg.data_dir), "--seed", str(cfg.seed)]
+    subprocess.run(cmd + synth_sizes(cfg.smoke), check=True)
+
+
+def _notebook_stage(nb: Path) -> Stage:
+    def run(cfg: ReportConfig) -> None:
+        execute_notebook(nb, cfg)
+
+    def outputs(cfg: ReportConfig) -> list[Path]:
+        return [cfg.out / f"{nb.stem}.html", cfg.out / "executed" / nb.name]
+
+    return Stage(name=nb.stem, run=run, outputs=outputs, inputs=[nb, ROOT / "mmkp_lib"],
+                 params=lambda cfg: cfg.notebook_parameters())
+
+
+def stages() -> list[Stage]:
+    data = Stage(name="data", run=_run_synth, outputs=lambda cfg: [cfg.data_dir / "stats.json"],
+                 inputs=[ROOT / "mmkp_lib" / "synth"],
+                 params=lambda cfg: {"smoke": cfg.smoke, "seed": cfg.seed, "sizes": synth_sizes(cfg.smoke)})
+    notebooks = [_notebook_stage(nb) for nb in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))]
+    return [data] + notebooks
+
+
+def execute_notebook(nb: Path, cfg: ReportConfig) -> Path:
+    """Execute one notebook with papermill (in the repo root) and render it to HTML."""
+    import nbformat
+    import papermill
+    from nbconvert import HTMLExporter
+
+    executed = cfg.out / "executed" / nb.name
+    executed.parent.mkdir(parents=True, exist_ok=True)
+    declared = notebook_parameter_names(nb)
+    params = {k: v for k, v in cfg.notebook_parameters().items() if k in declared}
+    papermill.execute_notebook(str(nb), str(executed), parameters=params, cwd=str(ROOT),
+                               progress_bar=False, log_output=False)
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(str(executed), as_version=4))
+    html_path = cfg.out / f"{nb.stem}.html"
+    html_path.write_text(body, encoding="utf-8")
+    return html_path
+
+
+def notebook_parameter_names(nb: Path) -> set[str]:
+    """Names assigned in the notebook's `parameters` cell."""
+    import ast
+
+    import nbformat
+
+    for cell in nbformat.read(str(nb), as_version=4).cells:
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
+            tree = ast.parse(cell.source)
+            return {t.id for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
+                    for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                    if isinstance(t, ast.Name)}
+    raise ValueError(f"{nb}: no code cell tagged 'parameters' (DESIGN.md: the first code cell must be)")
+
+
+def fingerprint(stage: Stage, cfg: ReportConfig, upstream: str) -> str:
+    h = hashlib.sha256()
+    h.update(upstream.encode())
+    h.update(json.dumps(stage.params(cfg), sort_keys=True, default=str).encode())
+    h.update(_hash_files(stage.inputs).encode())
+    return h.hexdigest()
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        return out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else "unknown"
+    except OSError:
+        return "unknown"
+
+
+def machine_description() -> str:
+    try:
+        import torch
+
+        gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    except ImportError:
+        gpu = "torch not installed"
+    return f"{platform.machine()}, {os.cpu_count()} CPU cores, {gpu}, Python {platform.python_version()}"
+
+
+def run_report(cfg: ReportConfig) -> list[dict]:
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    stamps_path = cfg.out / ("stamps-smoke.json" if cfg.smoke else "stamps.json")
+    stamps = {} if cfg.fresh or not stamps_path.exists() else json.loads(stamps_path.read_text())
+    timings = []
+    upstream = ""
+    for stage in stages():
+        fp = fingerprint(stage, cfg, upstream)
+        up_to_date = stamps.get(stage.name, {}).get("fingerprint") == fp and all(p.exists() for p in stage.outputs(cfg))
+        if up_to_date:
+            print(f"[report] {stage.name}: up to date, reused", flush=True)
+            timings.append({"stage": stage.name, "seconds": stamps[stage.name]["seconds"], "reused": True})
+        else:
+            print(f"[report] {stage.name}: running ...", flush=True)
+            t0 = time.perf_counter()
+            stage.run(cfg)
+            seconds = time.perf_counter() - t0
+            print(f"[report] {stage.name}: done in {seconds:.1f} s", flush=True)
+            stamps[stage.name] = {"fingerprint": fp, "seconds": seconds}
+            stamps_path.write_text(json.dumps(stamps, indent=1))  # after each stage: a crash keeps what is done
+            timings.append({"stage": stage.name, "seconds": seconds, "reused": False})
+        upstream = fp
+    write_index(cfg, timings)
+    return timings
+
+
+def write_index(cfg: ReportConfig, timings: list[dict]) -> Path:
+    pages = sorted(cfg.out.glob("[0-9][0-9]_*.html"))
+    rows = "\n".join(
+        f"<tr><td>{html.escape(t['stage'])}</td><td>{t['seconds']:.1f} s</td>"
+        f"<td>{'reused' if t['reused'] else 'ran'}</td></tr>" for t in timings)
+    links = "\n".join(f'<li><a href="{p.name}">{html.escape(p.stem)}</a></li>' for p in pages)
+    params = html.escape(json.dumps(cfg.notebook_parameters(), indent=1))
+    body = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>MMKP with VLMs: report</title>
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td{{padding:0 1em}}</style></head>
+<body>
+<h1>Multi-modal keyphrase prediction with Dynamic CoT: report</h1>
+<p>Reproduction of Ma et al., EMNLP 2025 (arXiv 2510.09358) on the embedded benchmark.
+Generated by <code>make report</code>{' in smoke mode (tiny sizes: not results)' if cfg.smoke else ''}.</p>
+<ul>{links}</ul>
+<h2>Provenance</h2>
+<p>Commit <code>{html.escape(git_commit())}</code>, generated {time.strftime('%Y-%m-%d %H:%M:%S %Z')},
+machine: {html.escape(machine_description())}.</p>
+<h3>Parameters</h3><pre>{params}</pre>
+<h3>Stage times</h3><table>{rows}</table>
+<p>Total {sum(t['seconds'] for t in timings):.0f} s of compute recorded.</p>
+</body></html>
+"""
+    index = cfg.out / "index.html"
+    index.write_text(body, encoding="utf-8")
+    return index
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--smoke", type=int, default=0, choices=(0, 1), help="1: tiny sizes, for CI (default 0)")
+    p.add_argument("--fresh", type=int, default=0, choices=(0, 1), help="1: redo every stage (default 0: reuse up-to-date ones)")
+    p.add_argument("--out", type=Path, default=ROOT / "reports", help="where HTML and executed notebooks go")
+    p.add_argument("--work", type=Path, default=ROOT, help="where data/, cache/ and runs/ go")
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
+    cfg = ReportConfig(smoke=bool(a.smoke), fresh=bool(a.fresh), out=a.out.resolve(), work=a.work.resolve(), seed=a.seed)
+    timings = run_report(cfg)
+    print(f"[report] wrote {cfg.out / 'index.html'} ({sum(t['seconds'] for t in timings):.0f} s of stages)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
