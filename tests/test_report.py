@@ -1,0 +1,56 @@
+"""The report runner reuses up-to-date stages, redoes changed or FRESH ones, and writes an index."""
+from pathlib import Path
+
+from mmkp_lib import report
+
+
+def _fake_stages(calls, tmp_path, param):
+    def make(name):
+        out = tmp_path / f"{name}.out"
+
+        def run(cfg):
+            calls.append(name)
+            out.write_text(name)
+
+        return report.Stage(name=name, run=run, outputs=lambda cfg: [out], inputs=[],
+                            params=lambda cfg: {"p": param[name]})
+
+    return [make("data"), make("01_first")]
+
+
+def test_second_run_reuses_and_a_change_reruns_downstream(tmp_path, monkeypatch):
+    calls, param = [], {"data": 1, "01_first": 1}
+    monkeypatch.setattr(report, "stages", lambda: _fake_stages(calls, tmp_path, param))
+    cfg = report.ReportConfig(out=tmp_path / "reports", work=tmp_path)
+
+    report.run_report(cfg)
+    assert calls == ["data", "01_first"]
+    timings = report.run_report(cfg)
+    assert calls == ["data", "01_first"], "up-to-date stages must be reused"
+    assert all(t["reused"] for t in timings)
+
+    param["data"] = 2  # the data stage changed: it and everything after it rerun
+    report.run_report(cfg)
+    assert calls == ["data", "01_first", "data", "01_first"]
+
+    (tmp_path / "01_first.out").unlink()  # a lost output is rebuilt
+    report.run_report(cfg)
+    assert calls[-1] == "01_first" and len(calls) == 5
+
+    cfg.fresh = True
+    report.run_report(cfg)
+    assert calls[-2:] == ["data", "01_first"]
+    index = (tmp_path / "reports" / "index.html").read_text()
+    assert "Stage times" in index and "01_first" in index
+
+
+def test_parameter_names_are_read_from_the_tagged_cell(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("gamma = 0.4  # threshold\nsmoke: bool = False\n")
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_code_cell("x = 1"), cell]
+    path = tmp_path / "01_x.ipynb"
+    nbformat.write(nb, str(path))
+    assert report.notebook_parameter_names(path) == {"gamma", "smoke"}
