@@ -164,7 +164,7 @@ def read_posts(path: str | os.PathLike, on_error: str = "raise", check_images: b
                bad: BadRecords | None = None) -> list[Post]:
     """Read canonical JSONL. Bad lines raise DataError naming file and line (or are skipped and counted in `bad`)."""
     path = Path(path)
-    bad = bad or BadRecords(on_error)
+    bad = bad if bad is not None else BadRecords(on_error)  # not `bad or`: an empty BadRecords is falsy (len 0)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     posts, lines = [], []
@@ -191,7 +191,7 @@ def read_posts(path: str | os.PathLike, on_error: str = "raise", check_images: b
             continue
         image = d.get("image")
         if image is not None and not os.path.isabs(image):
-            image = str(path.parent / image)
+            image = os.path.abspath(path.parent / image)
         post = Post(id=d["id"], text=d["text"], keyphrases=keyphrases, image=image,
                     split=d.get("split"), meta=d.get("meta") or {})
         if check_images and not check_image(post, path, lineno, bad):
