@@ -1,0 +1,231 @@
+"""The `tiny` model: a LLaVA-style VLM (SigLIP vision tower + Llama language model) with random weights.
+
+Built from a config on the CPU in seconds, plus an optional warm-up of the
+vision tower (see vision_warmup.py) that stands in for the pretrained vision
+encoder every real VLM has. Saved with `save_pretrained`, so everything
+downstream loads it with the Auto classes like any hub checkpoint:
+
+    .venv/bin/python -c "from mmkp_lib.models import build_tiny; build_tiny('cache/models/tiny-seed0')"
+
+Layout of the default config (about 2.7M parameters):
+    image 32x32 px, 4 px patches -> 64 image tokens
+    SigLIP tower 4 layers x 128, Llama 4 layers x 192 (tied embeddings), BPE vocabulary ~1.9k
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+from mmkp_lib.models.tokenizer import IMAGE, benchmark_vocabulary, train_tokenizer
+
+BUILD_INFO = "build_info.json"  # written last: a folder without it is an interrupted build
+
+
+@dataclass(frozen=True)
+class TinyConfig:
+    """Every knob of the tiny LLaVA. Defaults = the model the report uses."""
+
+    vocab_size: int = 2048  # BPE cap; the benchmark vocabulary needs ~1.9k for one token per word
+    image_size: int = 32  # px the processor resizes to (benchmark images are 64 px)
+    patch_size: int = 4  # px; (32/4)^2 = 64 image tokens
+    vision_hidden: int = 128
+    vision_layers: int = 4
+    vision_heads: int = 4
+    vision_intermediate: int = 256
+    text_hidden: int = 192
+    text_layers: int = 4
+    text_heads: int = 4
+    text_intermediate: int = 512
+    max_positions: int = 512  # tokens; prompt (~100 incl. 64 image tokens) + CoT target fit
+    warmup_steps: int = 0  # vision warm-up optimiser steps; 0 = none (see vision_warmup.WarmupConfig)
+
+    @property
+    def image_tokens(self) -> int:
+        return (self.image_size // self.patch_size) ** 2
+
+
+# The report's model: warmed-up tower (see vision_warmup.py for how the step count was chosen).
+DEFAULT_TINY = TinyConfig(warmup_steps=1500)
+# For tests and smoke runs: builds in about a second, no warm-up.
+TEST_TINY = TinyConfig(
+    image_size=16, patch_size=4, vision_hidden=32, vision_layers=1, vision_heads=2, vision_intermediate=64,
+    text_hidden=64, text_layers=2, text_heads=2, text_intermediate=128, max_positions=256, warmup_steps=0,
+)
+
+
+def default_threads() -> int:
+    """Threads for torch: the cores this process may use (respects taskset/cgroups affinity and OMP_NUM_THREADS)."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    env = os.environ.get("OMP_NUM_THREADS")
+    if env and env.isdigit() and int(env) > 0:
+        n = min(n, int(env))
+    return max(1, n)
+
+
+def make_image_processor(image_size: int):
+    """SigLIP's PIL image processor (torchvision-free) resizing to image_size x image_size, values in [-1, 1]."""
+    from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil
+
+    return SiglipImageProcessorPil(
+        size={"height": image_size, "width": image_size}, image_mean=[0.5] * 3, image_std=[0.5] * 3,
+    )
+
+
+def make_processor(tokenizer, image_size: int, patch_size: int):
+    """A LlavaProcessor: expands each <image> into (image_size/patch_size)^2 image tokens."""
+    from transformers import LlavaProcessor
+
+    return LlavaProcessor(
+        image_processor=make_image_processor(image_size), tokenizer=tokenizer, patch_size=patch_size,
+        vision_feature_select_strategy="full",  # SigLIP has no CLS token: keep every patch
+        chat_template=tokenizer.chat_template, image_token=IMAGE,
+    )
+
+
+def vision_config(cfg: TinyConfig):
+    from transformers import SiglipVisionConfig
+
+    return SiglipVisionConfig(
+        image_size=cfg.image_size, patch_size=cfg.patch_size, hidden_size=cfg.vision_hidden,
+        num_hidden_layers=cfg.vision_layers, num_attention_heads=cfg.vision_heads,
+        intermediate_size=cfg.vision_intermediate,
+        vision_use_head=False,  # LLaVA reads patch features, not SigLIP's pooled head
+    )
+
+
+def llava_config(cfg: TinyConfig, tokenizer, text_config=None):
+    """LlavaConfig for `cfg`; `text_config` overrides the tiny Llama (the smol model passes SmolLM2's)."""
+    from transformers import LlamaConfig, LlavaConfig
+
+    if text_config is None:
+        text_config = LlamaConfig(
+            vocab_size=len(tokenizer), hidden_size=cfg.text_hidden, intermediate_size=cfg.text_intermediate,
+            num_hidden_layers=cfg.text_layers, num_attention_heads=cfg.text_heads,
+            num_key_value_heads=cfg.text_heads, max_position_embeddings=cfg.max_positions,
+            pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, bos_token_id=None,
+            tie_word_embeddings=True,
+        )
+    return LlavaConfig(
+        vision_config=vision_config(cfg), text_config=text_config,
+        image_token_index=tokenizer.convert_tokens_to_ids(IMAGE), image_seq_length=cfg.image_tokens,
+        vision_feature_select_strategy="full",
+        vision_feature_layer=-1,  # the last encoder layer: the one the warm-up trains the heads on
+        projector_hidden_act="gelu", tie_word_embeddings=text_config.tie_word_embeddings,
+    )
+
+
+def set_generation_tokens(model, tokenizer) -> None:
+    """Greedy generation that stops on eos (<|im_end|>) and pads with <pad>."""
+    gc = model.generation_config
+    gc.eos_token_id = tokenizer.eos_token_id
+    gc.pad_token_id = tokenizer.pad_token_id
+    gc.bos_token_id = None
+    gc.do_sample = False
+
+
+def build_tiny(
+    out_dir: str | os.PathLike,
+    *,
+    seed: int = 0,
+    config: TinyConfig | None = None,
+    words: list[str] | None = None,
+    vision_cache: str | os.PathLike | None = None,
+    warmup_log=None,
+    **knobs,
+) -> Path:
+    """Build the tiny LLaVA (tokenizer, processor, random weights, warmed-up tower) and save it to out_dir.
+
+    `config` defaults to DEFAULT_TINY; keyword `knobs` override its fields
+    (e.g. `build_tiny(d, text_layers=2, warmup_steps=0)`). `words` defaults
+    to the benchmark's whole vocabulary. `vision_cache`: folder caching the
+    warmed-up tower, shared with the smol model (None: no cache). Deterministic per (seed, config) on
+    a given machine and thread count. The folder is written atomically: built
+    in a temporary sibling, then renamed, with build_info.json (config, seed,
+    warm-up accuracies, times).
+    """
+    import torch
+
+    cfg = replace(config or DEFAULT_TINY, **knobs)
+    out_dir = Path(out_dir)
+    t0 = time.time()
+    tok = train_tokenizer(words if words is not None else benchmark_vocabulary(), vocab_size=cfg.vocab_size)
+    processor = make_processor(tok, cfg.image_size, cfg.patch_size)
+    info: dict = {"kind": "tiny", "seed": seed, "config": asdict(cfg), "vocab": len(tok)}
+
+    from transformers import LlavaForConditionalGeneration
+
+    with torch_threads(default_threads()):
+        torch.manual_seed(seed)
+        model = LlavaForConditionalGeneration(llava_config(cfg, tok))
+        set_generation_tokens(model, tok)
+        if cfg.warmup_steps > 0:
+            from mmkp_lib.models.vision_warmup import WarmupConfig, load_tower_into, warmed_tower
+
+            tower, metrics = warmed_tower(
+                vision_config(cfg), processor.image_processor,
+                WarmupConfig(steps=cfg.warmup_steps, seed=seed), cache_dir=vision_cache, log=warmup_log,
+            )
+            load_tower_into(model, tower)
+            info["vision_warmup"] = metrics
+    info["parameters"] = sum(p.numel() for p in model.parameters())
+    info["build_seconds"] = round(time.time() - t0, 1)
+    save_atomically(out_dir, model, processor, info)
+    return out_dir
+
+
+class torch_threads:
+    """Context manager: run with n torch threads, then restore the previous setting."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __enter__(self):
+        import torch
+
+        self.before = torch.get_num_threads()
+        torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        import torch
+
+        torch.set_num_threads(self.before)
+
+
+def save_atomically(out_dir: Path, model, processor, info: dict) -> None:
+    """save_pretrained model + processor + build_info.json into a temp sibling, then rename to out_dir.
+
+    Two processes building the same folder (pytest-xdist workers) both
+    succeed: the loser of the rename discards its copy.
+    """
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    try:
+        model.save_pretrained(tmp)
+        processor.save_pretrained(tmp)
+        (tmp / BUILD_INFO).write_text(json.dumps(info, indent=2) + "\n")
+        if out_dir.exists() and not (out_dir / BUILD_INFO).exists():
+            shutil.rmtree(out_dir)  # an interrupted build (no build_info.json): replace it
+        try:
+            os.rename(tmp, out_dir)
+        except OSError:
+            if not (out_dir / BUILD_INFO).exists():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def read_build_info(folder: str | os.PathLike) -> dict | None:
+    """The build_info.json of a built folder, or None when the folder is not a finished build."""
+    p = Path(folder) / BUILD_INFO
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def config_from_dict(d: dict) -> TinyConfig:
+    names = {f.name for f in fields(TinyConfig)}
+    return TinyConfig(**{k: v for k, v in d.items() if k in names})

@@ -1,0 +1,280 @@
+"""Tests of mmkp_lib.models: tokenizer, chat template, tiny LLaVA, tiny Qwen2-VL, load_model, LoRA targets, smol.
+
+Every model here is a very small config built in about a second; nothing touches a hub.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from mmkp_lib.models import (
+    TEST_TINY, build_tiny, image_size, load_model, lora_target_modules, max_pixels, set_max_pixels,
+)
+from mmkp_lib.models.tokenizer import IM_END, benchmark_vocabulary, completion_text, train_tokenizer
+from mmkp_lib.prompts import SPECIAL_TAGS, cot_target, parse_output, student_messages
+
+POST = "just finished my vintage bicycle project and i am so proud ."
+
+
+def _images(n: int, size: int = 64) -> list[Image.Image]:
+    rng = np.random.default_rng(0)
+    return [Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)) for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def vocab() -> list[str]:
+    return benchmark_vocabulary()
+
+
+@pytest.fixture(scope="module")
+def tokenizer(vocab):
+    return train_tokenizer(vocab)
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    return build_tiny(tmp_path_factory.mktemp("models") / "tiny-test", seed=0, config=TEST_TINY)
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_dir):
+    return load_model(str(tiny_dir))
+
+
+@pytest.fixture(scope="module")
+def qwen(tmp_path_factory):
+    return load_model("tiny-qwen", cache_dir=tmp_path_factory.mktemp("qwen-cache"))
+
+
+# ---- tokenizer and chat template ---------------------------------------------------------------------------------
+
+def test_tokenizer_special_tokens_are_single_and_decoding_keeps_the_tags(tokenizer):
+    for t in ("<pad>", "<|im_start|>", IM_END, "<image>", *SPECIAL_TAGS):
+        ids = tokenizer(t, add_special_tokens=False)["input_ids"]
+        assert len(ids) == 1, (t, ids)
+    assert tokenizer.pad_token == "<pad>" and tokenizer.eos_token == IM_END
+    assert tokenizer.pad_token_id != tokenizer.eos_token_id
+    text = cot_target("a red circle on sand", ["vintage bicycle", "red circle"])
+    ids = tokenizer(text + IM_END, add_special_tokens=False)["input_ids"]
+    decoded = tokenizer.decode(ids, skip_special_tokens=True)
+    assert decoded == text  # eos dropped, tags kept: the parser can read the output
+    assert parse_output(decoded, require_tags=True).keyphrases == ["vintage bicycle", "red circle"]
+
+
+def test_every_benchmark_word_is_one_or_two_pieces(tokenizer, vocab):
+    """Trained on the whole vocabulary: even a topic word unseen in training is a known piece, not bytes."""
+    pieces = {w: len(tokenizer(" " + w, add_special_tokens=False)["input_ids"]) for w in vocab}
+    assert max(pieces.values()) <= 3, sorted(pieces.items(), key=lambda kv: -kv[1])[:5]
+    assert np.mean([n == 1 for n in pieces.values()]) > 0.95
+    # and a word outside the vocabulary still encodes (byte-level) and round-trips
+    odd = " zqxj ünïcödé 🚲"
+    assert tokenizer.decode(tokenizer(odd, add_special_tokens=False)["input_ids"]) == odd
+
+
+def test_small_vocab_cap_shatters_words(vocab):
+    """The coverage above comes from the vocabulary size, not from the test being lax."""
+    small = train_tokenizer(vocab, vocab_size=400)
+    pieces = [len(small(" " + w, add_special_tokens=False)["input_ids"]) for w in vocab]
+    assert np.mean(pieces) > 2
+
+
+def test_chat_template_renders_prompt_and_completion_boundary(tokenizer):
+    prompt = tokenizer.apply_chat_template(student_messages(POST), add_generation_prompt=True, tokenize=False)
+    assert prompt == (f"<|im_start|>user\n<image>{POST}\nWhat phrases should be used to tag the media?"
+                      "<|im_end|>\n<|im_start|>assistant\n")
+    target = cot_target("the text names it", ["vintage bicycle"])
+    full = completion_text(prompt, target, tokenizer.eos_token)
+    n_prompt = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    full_ids = tokenizer(full, add_special_tokens=False)["input_ids"]
+    assert full_ids[:n_prompt] == tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    assert tokenizer.decode(full_ids[n_prompt:]) == target + IM_END
+    assert full_ids[-1] == tokenizer.eos_token_id
+    # an assistant turn renders the same way (ChatML), so multi-turn data round-trips
+    convo = student_messages(POST) + [{"role": "assistant", "content": target}]
+    assert tokenizer.apply_chat_template(convo, tokenize=False) == full + "\n"
+
+
+# ---- tiny LLaVA -------------------------------------------------------------------------------------------------
+
+def test_tiny_llava_forward_and_generate_on_an_image(tiny):
+    model, processor = tiny
+    tok = processor.tokenizer
+    tok.padding_side = "left"
+    prompts = [processor.apply_chat_template(student_messages(t), add_generation_prompt=True, tokenize=False)
+               for t in (POST, "honestly retro guitar is underrated")]
+    batch = processor(text=prompts, images=_images(2), return_tensors="pt", padding=True)
+    assert set(batch) >= {"input_ids", "attention_mask", "pixel_values"}
+    assert batch["pixel_values"].shape == (2, 3, TEST_TINY.image_size, TEST_TINY.image_size)
+    assert batch["attention_mask"][1, 0] == 0  # the shorter prompt is left-padded
+    with torch.no_grad():
+        logits = model(**batch).logits
+        assert logits.shape[:2] == batch["input_ids"].shape and torch.isfinite(logits).all()
+        out = model.generate(**batch, max_new_tokens=6)
+    assert out.shape[0] == 2 and 0 < out.shape[1] - batch["input_ids"].shape[1] <= 6
+    assert model.generation_config.eos_token_id == tok.eos_token_id
+    tok.padding_side = "right"
+
+
+def test_image_token_count_matches_processor_expansion(tiny):
+    model, processor = tiny
+    prompt = processor.apply_chat_template(student_messages(POST), add_generation_prompt=True, tokenize=False)
+    batch = processor(text=[prompt], images=_images(1), return_tensors="pt")
+    n_tokens = int((batch["input_ids"] == model.config.image_token_id).sum())
+    assert n_tokens == TEST_TINY.image_tokens == (TEST_TINY.image_size // TEST_TINY.patch_size) ** 2
+    with torch.no_grad():
+        feats = model.get_image_features(pixel_values=batch["pixel_values"],
+                                         vision_feature_layer=model.config.vision_feature_layer,
+                                         vision_feature_select_strategy=model.config.vision_feature_select_strategy)
+    assert feats.pooler_output[0].shape[0] == n_tokens
+    assert image_size(processor) == (TEST_TINY.image_size,) * 2
+    assert max_pixels(processor) == TEST_TINY.image_size ** 2
+    with pytest.raises(ValueError, match="fixed input size"):
+        set_max_pixels(processor, 64 * 64)
+
+
+def test_save_reload_gives_identical_logits(tiny_dir, tiny, tmp_path):
+    model, processor = tiny
+    prompt = processor.apply_chat_template(student_messages(POST), add_generation_prompt=True, tokenize=False)
+    batch = processor(text=[prompt], images=_images(1), return_tensors="pt")
+    model.save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    again, proc2 = load_model(str(tmp_path))
+    batch2 = proc2(text=[prompt], images=_images(1), return_tensors="pt")
+    assert torch.equal(batch["input_ids"], batch2["input_ids"])
+    assert torch.equal(batch["pixel_values"], batch2["pixel_values"])
+    with torch.no_grad():
+        assert torch.equal(model(**batch).logits, again(**batch2).logits)
+
+
+def test_build_is_deterministic_per_seed(tiny_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    a = load_file(tiny_dir / "model.safetensors")
+    b = load_file(build_tiny(tmp_path / "same", seed=0, config=TEST_TINY) / "model.safetensors")
+    c = load_file(build_tiny(tmp_path / "other", seed=1, config=TEST_TINY) / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], c[k]) for k in a)
+    info = json.loads((tiny_dir / "build_info.json").read_text())
+    assert info["seed"] == 0 and info["config"]["text_layers"] == TEST_TINY.text_layers
+
+
+def test_lora_targets_are_language_model_linears_only(tiny):
+    model, _ = tiny
+    names = lora_target_modules(model)
+    assert names and all(n.startswith("model.language_model.") for n in names)
+    modules = dict(model.named_modules())
+    assert all(isinstance(modules[n], torch.nn.Linear) for n in names)
+    assert not any("vision_tower" in n or "multi_modal_projector" in n or n == "lm_head" for n in names)
+    # the vision tower has q_proj too: a suffix list would have caught it, full names do not
+    assert any(n.endswith("q_proj") for n in modules if "vision_tower" in n)
+    # 7 linears per Llama layer
+    assert len(names) == 7 * TEST_TINY.text_layers
+
+
+def test_lora_wraps_only_the_language_model(tiny_dir):
+    peft = pytest.importorskip("peft")
+    model, _ = load_model(str(tiny_dir))
+    wrapped = peft.get_peft_model(model, peft.LoraConfig(r=4, target_modules=lora_target_modules(model)))
+    trainable = [n for n, p in wrapped.named_parameters() if p.requires_grad]
+    assert trainable and all("language_model" in n and "lora_" in n for n in trainable)
+
+
+def test_load_model_named_builds_once_then_loads(tmp_path, monkeypatch):
+    model, processor = load_model("tiny-test", cache_dir=tmp_path)
+    folder = tmp_path / "tiny-test-seed0"
+    assert (folder / "build_info.json").exists() and (folder / "model.safetensors").exists()
+    import mmkp_lib.models.hub as hub
+
+    monkeypatch.setattr(hub, "_build", lambda *a: pytest.fail("a cached model was rebuilt"))
+    again, _ = load_model("tiny-test", cache_dir=tmp_path)
+    sd1, sd2 = model.state_dict(), again.state_dict()
+    assert all(torch.equal(sd1[k], sd2[k]) for k in sd1)
+    assert processor.tokenizer.pad_token == "<pad>"
+
+
+def test_load_model_refuses_a_stale_cache(tmp_path):
+    load_model("tiny-test", cache_dir=tmp_path)
+    info_path = tmp_path / "tiny-test-seed0" / "build_info.json"
+    info = json.loads(info_path.read_text())
+    info["config"]["text_layers"] = 99
+    info_path.write_text(json.dumps(info))
+    with pytest.raises(RuntimeError, match="delete the folder"):
+        load_model("tiny-test", cache_dir=tmp_path)
+
+
+# ---- tiny Qwen2-VL ----------------------------------------------------------------------------------------------
+
+def test_qwen2_vl_forward_and_generate_with_grid_and_mm_token_types(qwen):
+    model, processor = qwen
+    assert type(processor).__name__ == "Qwen2VLImageOnlyProcessor"
+    processor.tokenizer.padding_side = "left"
+    prompts = [processor.apply_chat_template(student_messages(t), add_generation_prompt=True, tokenize=False)
+               for t in (POST, "ok")]
+    batch = processor(text=prompts, images=_images(2), return_tensors="pt", padding=True)
+    assert {"image_grid_thw", "mm_token_type_ids", "pixel_values"} <= set(batch)
+    grid = batch["image_grid_thw"]
+    assert grid.tolist() == [[1, 8, 8], [1, 8, 8]]  # 32 px / 4 px patches
+    n_image = (batch["input_ids"] == model.config.image_token_id).sum(1)
+    assert n_image.tolist() == [16, 16]  # 8x8 patches merged 2x2
+    assert torch.equal(batch["mm_token_type_ids"].bool(), batch["input_ids"] == model.config.image_token_id)
+    with torch.no_grad():
+        assert torch.isfinite(model(**batch).logits).all()
+        out = model.generate(**batch, max_new_tokens=5)
+    assert out.shape[1] > batch["input_ids"].shape[1]
+    processor.tokenizer.padding_side = "right"
+
+
+def test_qwen_max_pixels_knob_changes_the_grid(qwen):
+    _, processor = qwen
+    assert image_size(processor) is None
+    before = max_pixels(processor)
+    try:
+        set_max_pixels(processor, 16 * 16)
+        batch = processor(text=["<|vision_start|><|image_pad|><|vision_end|>x"], images=_images(1),
+                          return_tensors="pt")
+        assert batch["image_grid_thw"].tolist() == [[1, 4, 4]]
+    finally:
+        set_max_pixels(processor, before)
+
+
+def test_qwen_lora_targets_exclude_the_visual_tower_and_merger(qwen):
+    model, _ = qwen
+    names = lora_target_modules(model)
+    assert names and all(n.startswith("model.language_model.") for n in names)
+    assert not any("visual" in n or "merger" in n for n in names)
+
+
+def test_qwen_folder_reloads_through_load_model(qwen, tmp_path):
+    model, processor = qwen
+    model.save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    again, proc2 = load_model(str(tmp_path))
+    assert type(proc2).__name__ == "Qwen2VLImageOnlyProcessor"
+    batch = proc2(text=["<|vision_start|><|image_pad|><|vision_end|>x"], images=_images(1), return_tensors="pt")
+    with torch.no_grad():
+        assert torch.equal(model(**batch).logits, again(**batch).logits)
+
+
+# ---- smol --------------------------------------------------------------------------------------------------------
+
+def test_smol_without_the_package_says_run_make_smol(tmp_path, monkeypatch):
+    import importlib.util
+
+    from mmkp_lib.models import smol
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == smol.PACKAGE else real(name, *a))
+    with pytest.raises(smol.SmolNotInstalled, match="make smol"):
+        load_model("smol", cache_dir=tmp_path)
+    assert not (tmp_path / "smol-seed0").exists()
+
+
+def test_load_model_rejects_a_folder_without_a_processor(tiny_dir, tmp_path):
+    model, _ = load_model(str(tiny_dir))
+    model.save_pretrained(tmp_path)  # weights and config only
+    with pytest.raises((OSError, TypeError), match="preprocessor_config|processor"):
+        load_model(str(tmp_path))
