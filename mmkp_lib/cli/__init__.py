@@ -15,7 +15,7 @@ import importlib
 import sys
 
 # Order shown in `mmkp --help`: the pipeline's order.
-SUBCOMMANDS = ("synth", "convert")
+SUBCOMMANDS = ("synth", "convert", "teacher")
 
 
 def build_parser() -> argparse.ArgumentParser:
