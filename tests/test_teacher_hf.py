@@ -95,3 +95,20 @@ def test_generation_keeps_tag_tokens_the_tokenizer_marks_special(tmp_path):
     [resp] = backend.generate([Post(id="a", text="a post", keyphrases=["red circle"], image=str(img))], 100)
     assert resp.text.replace(" ", "") == "<think>redcircle</think><answer>redcircle</answer>"
     assert resp.output_tokens == 8 and resp.finish_reason == "stop"
+
+
+def test_loads_the_projects_tiny_vlm_from_its_folder(tmp_path):
+    """The real loading path (AutoModelForImageTextToText + AutoProcessor from a folder) on mmkp_lib.models' tiny VLM."""
+    from mmkp_lib.models import TEST_TINY, build_tiny
+    from mmkp_lib.teacher import generate_rationales, read_cache
+    from mmkp_lib.teacher.hf_backend import HFBackend
+
+    folder = build_tiny(tmp_path / "tiny", config=TEST_TINY)
+    img = tmp_path / "a.png"
+    Image.new("RGB", (16, 16), (0, 0, 200)).save(img)
+    posts = [Post(id=f"q{i}", text="blue square " * (i + 1), keyphrases=["blue square"], image=str(img))
+             for i in range(3)]
+    backend = HFBackend(model=str(folder), batch_size=3, max_new_tokens=6, device="cpu")
+    summary = generate_rationales(posts, backend, tmp_path / "c.jsonl", max_attempts=1, progress=False)
+    assert summary.rejected == 3 and summary.errors == 0
+    assert all(r["key"][2] == str(folder) and r["reason"] for r in read_cache(tmp_path / "c.jsonl"))

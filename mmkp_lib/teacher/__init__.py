@@ -11,6 +11,7 @@ does not pull in openai or torch.
 from __future__ import annotations
 
 from mmkp_lib.teacher.base import FatalBackendError, TeacherBackend, TeacherResponse
+from mmkp_lib.teacher.config import BACKENDS, TeacherRunConfig
 from mmkp_lib.teacher.cache import (CacheError, CacheWarning, TeacherCache, default_cache_path, load_rationales,
                                     read_cache)
 from mmkp_lib.teacher.oracle import OracleBackend, OracleError
@@ -18,7 +19,6 @@ from mmkp_lib.teacher.prompt import PROMPT_HASH, PROMPT_VERSION, render_prompt, 
 from mmkp_lib.teacher.run import RunSummary, estimate_cost, generate_rationales
 from mmkp_lib.teacher.validate import Validation, normalize_keyphrase, validate_output
 
-BACKENDS = ("oracle", "openai", "hf")
 
 
 def make_backend(name: str, **kwargs) -> TeacherBackend:
@@ -37,7 +37,7 @@ def make_backend(name: str, **kwargs) -> TeacherBackend:
 
 
 __all__ = ["BACKENDS", "CacheError", "CacheWarning", "FatalBackendError", "OracleBackend", "OracleError",
-           "PROMPT_HASH", "PROMPT_VERSION", "RunSummary", "TeacherBackend", "TeacherCache", "TeacherResponse",
+           "PROMPT_HASH", "PROMPT_VERSION", "RunSummary", "TeacherBackend", "TeacherCache", "TeacherResponse", "TeacherRunConfig",
            "Validation", "default_cache_path", "estimate_cost", "generate_rationales", "load_rationales",
            "make_backend", "normalize_keyphrase", "read_cache", "render_prompt", "teacher_messages",
            "validate_output"]
