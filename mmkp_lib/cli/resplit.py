@@ -1,0 +1,86 @@
+"""`mmkp resplit`: rebuild train/valid/test from a pool so the test overlap hits a target (mmkp_lib.resplit).
+
+    mmkp resplit --pool data/synth --target 0.45 --out data/synth_v2
+    mmkp resplit --pool ../shared/data/cmkp_tiny/train_src.txt ../shared/data/cmkp_tiny/valid_src.txt \\
+        ../shared/data/cmkp_tiny/test_src.txt --target 0.5 --tolerance 0.03 --out data/cmkp_tiny_v2
+
+A folder in --pool contributes its train, valid and test files. The test and
+valid sizes default to the pool's own test and valid sizes. The output folder
+gets train.jsonl, valid.jsonl, test.jsonl (canonical JSONL, images referenced
+where they are) and resplit.json (asked versus achieved overlap, sizes).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from mmkp_lib.cli.evaluate import DATA_FORMATS
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "resplit", help="re-split a pool of posts to a target test-keyphrase overlap (MMKP-V2 style)",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pool", required=True, nargs="+", metavar="PATH",
+                   help="files or dataset folders whose posts form the pool")
+    p.add_argument("--target", required=True, type=float, metavar="F",
+                   help="unique test-keyphrase overlap to reach, a fraction (e.g. 0.45)")
+    p.add_argument("--tolerance", type=float, default=0.01, metavar="F",
+                   help="allowed |achieved - target| (default: %(default)s)")
+    p.add_argument("--n-test", type=int, metavar="N", help="test posts (default: the pool's test size)")
+    p.add_argument("--n-valid", type=int, metavar="N", help="valid posts (default: the pool's valid size)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--format", choices=DATA_FORMATS, metavar="FMT",
+                   help="input format: jsonl | cmkp | llava (default: guessed from the names)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.set_defaults(run=run)
+    return p
+
+
+def load_pool(paths: list[str], format: str | None) -> list:
+    """Posts of every path; a folder gives its train, valid and test files (those it has)."""
+    from pathlib import Path
+
+    from mmkp_lib.cli.evaluate import load_gold
+    from mmkp_lib.formats import find_split_file
+
+    posts = []
+    for path in paths:
+        if Path(path).is_dir():
+            for split in ("train", "valid", "test"):
+                try:
+                    find_split_file(path, split, format)
+                except FileNotFoundError:
+                    continue
+                posts += load_gold(path, format, split)
+        else:
+            posts += load_gold(path, format, None)
+    return posts
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mmkp_lib.records import DataError, write_posts
+    from mmkp_lib.resplit import ResplitError, resplit
+
+    try:
+        pool = load_pool(args.pool, args.format)
+        result = resplit(pool, args.target, args.n_test, args.n_valid, args.tolerance, args.seed)
+    except ResplitError as error:
+        print(f"mmkp resplit: cannot do it: {error}", file=sys.stderr)
+        return 2
+    except (DataError, FileNotFoundError, ValueError) as error:
+        print(f"mmkp resplit: error: {error}", file=sys.stderr)
+        return 1
+    out = Path(args.out)
+    for split in ("train", "valid", "test"):
+        write_posts(getattr(result, split), out / f"{split}.jsonl")
+    (out / "resplit.json").write_text(json.dumps(result.report, indent=2) + "\n", encoding="utf-8")
+    r = result.report
+    before = f"{r['overlap_before']:.4f}" if r["overlap_before"] is not None else "n/a"
+    print(f"unique test-keyphrase overlap: asked {result.asked:.4f}, achieved {result.achieved:.4f} "
+          f"(tolerance {result.tolerance}; before: {before})")
+    print("sizes: " + ", ".join(f"{k} {v}" for k, v in r["sizes"].items()) + f"; wrote {out}/")
+    return 0

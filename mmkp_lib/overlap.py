@@ -1,0 +1,163 @@
+"""How much a benchmark's test keyphrases overlap its training keyphrases.
+
+The paper's first finding: 97.32% of MMKP's unique test keyphrases also occur
+in its training set (production data: about 45%), so MMKP mostly rewards
+remembering training hashtags. The numbers here:
+
+- unique overlap: |unique test keyphrases found among train keyphrases| /
+  |unique test keyphrases|, on the exact keyphrase strings (the definition that
+  gives 97.32% on MMKP); instance overlap: the same over keyphrase occurrences;
+  and both again on stemmed keyphrases;
+- sizes, keyphrases per post, the share of present test keyphrases (stemmed
+  contiguous run in the post text, as in `mmkp_lib.metrics`), the share of
+  test posts with an absent keyphrase and with an unseen keyphrase;
+- the present/absent x seen/unseen composition of test keyphrases, and the
+  test keyphrases by training-frequency bucket (bucket "0" is the unseen ones).
+
+    mmkp overlap --train data/synth/train.jsonl --test data/synth/test.jsonl
+
+    from mmkp_lib.overlap import overlap_stats
+    overlap_stats(train_posts, test_posts)["unique_overlap"]
+"""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Sequence
+
+from mmkp_lib.metrics import unique_targets
+from mmkp_lib.normalize import Stemmer, default_stemmer
+from mmkp_lib.records import Post
+
+# Training-frequency buckets (inclusive bounds; None = no upper bound), bucket "0" = unseen.
+FREQUENCY_BUCKETS = (("0", 0, 0), ("1", 1, 1), ("2-4", 2, 4), ("5-9", 5, 9), ("10-49", 10, 49), ("50+", 50, None))
+
+
+def keyphrase_counts(posts: Sequence[Post]) -> Counter:
+    """Occurrences of each exact keyphrase string (a post counts a repeated keyphrase once)."""
+    counts: Counter = Counter()
+    for post in posts:
+        counts.update(post_keyphrases(post))
+    return counts
+
+
+def post_keyphrases(post: Post) -> list[str]:
+    """A post's keyphrase strings, stripped, each once, in order."""
+    return list(dict.fromkeys(k.strip() for k in post.keyphrases))
+
+
+def unique_overlap(train: Sequence[Post], test: Sequence[Post]) -> float:
+    """Share of unique test keyphrase strings that occur among the training keyphrases."""
+    train_set = set(keyphrase_counts(train))
+    test_set = set(keyphrase_counts(test))
+    return len(test_set & train_set) / len(test_set) if test_set else 0.0
+
+
+def frequency_bucket(count: int) -> str:
+    for name, low, high in FREQUENCY_BUCKETS:
+        if count >= low and (high is None or count <= high):
+            return name
+    raise ValueError(f"negative count {count}")
+
+
+def overlap_stats(train: Sequence[Post], test: Sequence[Post], valid: Sequence[Post] | None = None,
+                  stemmer: Stemmer | None = None) -> dict:
+    """Every overlap number of one train/test pair (see the module docstring), as a JSON-ready dict.
+
+    Shares are fractions in [0, 1]. Present/absent uses each post's keyphrases
+    deduplicated after stemming, as the evaluator does.
+    """
+    if not test:
+        raise ValueError("the test set is empty: nothing to measure")
+    stemmer = stemmer or default_stemmer()
+    train_counts = keyphrase_counts(train)
+    test_counts = keyphrase_counts(test)
+    n_instances = sum(test_counts.values())
+    seen_unique = [k for k in test_counts if k in train_counts]
+    seen_instances = sum(test_counts[k] for k in seen_unique)
+
+    train_stemmed = {stemmer.key(k) for k in train_counts}
+    test_stemmed = Counter()
+    for k, c in test_counts.items():
+        test_stemmed[stemmer.key(k)] += c
+    seen_stemmed = [s for s in test_stemmed if s in train_stemmed]
+
+    # Per-post composition: present/absent by stemmed run in the text, seen/unseen by exact string.
+    composition = Counter()
+    n_present = n_kept = posts_with_absent = posts_with_unseen = 0
+    for post in test:
+        kept = unique_targets(post.keyphrases, stemmer)  # dedup after stemming, first string kept
+        text_key = stemmer.masked_text_key(post.text, stemmer.prefixes(kept))
+        any_absent = False
+        for key, k in kept.items():
+            present = stemmer.is_present(key, text_key)
+            seen = k in train_counts
+            composition[("present" if present else "absent", "seen" if seen else "unseen")] += 1
+            n_present += present
+            any_absent |= not present
+        n_kept += len(kept)
+        any_unseen = any(k not in train_counts for k in post_keyphrases(post))
+        posts_with_absent += any_absent
+        posts_with_unseen += any_unseen
+
+    buckets = {name: {"unique": 0, "instances": 0} for name, _, _ in FREQUENCY_BUCKETS}
+    for k, c in test_counts.items():
+        b = buckets[frequency_bucket(train_counts.get(k, 0))]
+        b["unique"] += 1
+        b["instances"] += c
+    n_unique = len(test_counts)
+    for b in buckets.values():
+        b["unique_share"] = b["unique"] / n_unique
+        b["instance_share"] = b["instances"] / n_instances
+
+    sizes = {"train": len(train), "test": len(test)}
+    per_post = {"train": _mean_keyphrases(train), "test": _mean_keyphrases(test)}
+    if valid is not None:
+        sizes["valid"] = len(valid)
+        per_post["valid"] = _mean_keyphrases(valid)
+    return {
+        "unique_overlap": len(seen_unique) / n_unique,
+        "instance_overlap": seen_instances / n_instances,
+        "unique_overlap_stemmed": len(seen_stemmed) / len(test_stemmed),
+        "instance_overlap_stemmed": sum(test_stemmed[s] for s in seen_stemmed) / n_instances,
+        "present_ratio": n_present / n_kept if n_kept else 0.0,
+        "posts_with_absent": posts_with_absent / len(test),
+        "posts_with_unseen": posts_with_unseen / len(test),
+        "n_test_unique_keyphrases": n_unique,
+        "n_test_keyphrase_instances": n_instances,
+        "n_train_unique_keyphrases": len(train_counts),
+        "n_posts": sizes,
+        "keyphrases_per_post": per_post,
+        "composition": {f"{p}_{s}": composition[(p, s)] for p in ("present", "absent") for s in ("seen", "unseen")},
+        "by_train_frequency": buckets,
+    }
+
+
+def _mean_keyphrases(posts: Sequence[Post]) -> float:
+    return sum(len(post_keyphrases(p)) for p in posts) / len(posts) if posts else 0.0
+
+
+def format_overlap(stats: dict) -> str:
+    """A readable summary of `overlap_stats` for the terminal."""
+    pct = lambda v: f"{100 * v:.2f}%"  # noqa: E731
+    sizes = ", ".join(f"{k} {v}" for k, v in stats["n_posts"].items())
+    per_post = ", ".join(f"{k} {v:.2f}" for k, v in stats["keyphrases_per_post"].items())
+    comp = stats["composition"]
+    total = sum(comp.values()) or 1
+    lines = [
+        f"posts: {sizes}",
+        f"keyphrases per post: {per_post}",
+        f"unique test keyphrases: {stats['n_test_unique_keyphrases']} "
+        f"({stats['n_test_keyphrase_instances']} occurrences); unique train keyphrases: "
+        f"{stats['n_train_unique_keyphrases']}",
+        f"unique overlap:   {pct(stats['unique_overlap']):>8}   (stemmed {pct(stats['unique_overlap_stemmed'])})",
+        f"instance overlap: {pct(stats['instance_overlap']):>8}   (stemmed {pct(stats['instance_overlap_stemmed'])})",
+        f"present keyphrases: {pct(stats['present_ratio'])}; posts with an absent keyphrase: "
+        f"{pct(stats['posts_with_absent'])}; posts with an unseen keyphrase: {pct(stats['posts_with_unseen'])}",
+        "composition of test keyphrases: " + ", ".join(f"{k.replace('_', '/')} {pct(v / total)}"
+                                                         for k, v in comp.items()),
+        "test keyphrases by training frequency (unique / occurrences):",
+    ]
+    for name, b in stats["by_train_frequency"].items():
+        lines.append(f"  {name:>6}: {b['unique']:>7} {pct(b['unique_share']):>8}   "
+                     f"{b['instances']:>7} {pct(b['instance_share']):>8}")
+    return "\n".join(lines)
