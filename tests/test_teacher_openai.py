@@ -181,3 +181,17 @@ def test_settings_from_the_environment(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY")
     with pytest.raises(ValueError, match="OPENAI_API_KEY"):
         OpenAIBackend()
+
+
+def test_a_stopped_run_does_not_sit_out_a_long_retry_after(tmp_path):
+    import threading
+
+    with ScriptedChatServer(lambda req, n: error_reply(429, "busy", {"retry-after": "30"})) as server:
+        backend = backend_for(server)
+        [post] = make_posts(tmp_path, ["x"])
+        threading.Timer(0.3, backend.stop.set).start()  # what Ctrl-C in the generation loop does
+        t0 = time.perf_counter()
+        [resp] = backend.generate([post], 300)
+        assert time.perf_counter() - t0 < 5
+    assert resp.text is None and "interrupted" in resp.error
+    assert resp.transport[0]["retry_after_s"] == 30.0

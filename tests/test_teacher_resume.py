@@ -101,3 +101,26 @@ def test_rejected_posts_are_retried_only_when_asked(tmp_path):
         s3 = generate_rationales(posts, backend(), cache, max_attempts=2, retry_rejected=True, progress=False)
         assert s3.accepted == 2 and len(server.log) == 6
     assert [r["attempt"] for r in read_cache(cache) if r["key"][0] == "p000"] == [1, 2, 1]
+
+
+def test_ctrl_c_stops_cleanly_and_the_rerun_finishes(tmp_path):
+    data = write_dataset(tmp_path / "data", 40)
+    cache = tmp_path / "cache.jsonl"
+    env = dict(os.environ, OPENAI_API_KEY="test-key", PYTHONPATH=str(ROOT))
+    with ScriptedChatServer(script) as server:
+        proc = subprocess.Popen(teacher_cmd(data, server.url, cache), env=env, cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (cache.exists() and cache.read_bytes().count(b"\n") >= 10):
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 130, err
+        assert "interrupted" in err and "[interrupted]" in out
+        n_lines = cache.read_bytes().count(b"\n")
+        assert cache.read_bytes().endswith(b"\n") and n_lines < 48
+        rerun = subprocess.run(teacher_cmd(data, server.url, cache), env=env, cwd=ROOT, capture_output=True,
+                               text=True, timeout=60)
+        assert rerun.returncode == 0, rerun.stderr
+    recs = [json.loads(l) for l in cache.read_text().splitlines()]
+    assert sorted(r["key"][0] for r in recs if r["status"] == "accepted") == [f"p{i:03d}" for i in range(40)]

@@ -7,6 +7,7 @@ that, so all backends are judged by the same rules.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -42,6 +43,14 @@ class TeacherBackend:
     model: str = ""
     batch_size: int = 1  # posts per generate() call (a local model batches; an API takes one)
     max_workers: int | None = 1  # concurrent generate() calls this backend allows (None: as many as asked)
+
+    @property
+    def stop(self) -> threading.Event:
+        """Set by the generation loop on Ctrl-C or a fatal error: a backend waiting to retry gives up at once."""
+        event = self.__dict__.get("_stop")
+        if event is None:
+            event = self.__dict__["_stop"] = threading.Event()
+        return event
 
     def check_posts(self, posts: list[Post]) -> None:
         """Raise FatalBackendError before any work if the backend cannot handle these posts."""

@@ -44,8 +44,8 @@ class RateLimiter:
         self._next = 0.0
         self._lock = threading.Lock()
 
-    def acquire(self) -> float:
-        """Block until this request may start; returns the seconds waited."""
+    def acquire(self, stop: threading.Event | None = None) -> float:
+        """Block until this request may start (or `stop` is set); returns the seconds waited."""
         if not self.interval:
             return 0.0
         with self._lock:
@@ -54,7 +54,7 @@ class RateLimiter:
             self._next = start + self.interval
         wait = start - now
         if wait > 0:
-            time.sleep(wait)
+            (stop or threading.Event()).wait(wait)
         return wait
 
 
@@ -181,7 +181,7 @@ class OpenAIBackend(TeacherBackend):
         transport: list[dict] = []
         outcome = ""
         for attempt in range(1, self.max_request_retries + 2):
-            waited = self.limiter.acquire()
+            waited = self.limiter.acquire(self.stop)
             t0 = time.perf_counter()
             entry: dict = {"try": attempt}
             if waited:
@@ -225,7 +225,9 @@ class OpenAIBackend(TeacherBackend):
                 break
             wait = min(retry_after, self.max_retry_after) if retry_after is not None else self.backoff(attempt)
             entry["wait_s"] = round(wait, 4)
-            time.sleep(wait)
+            if self.stop.wait(wait):  # interrupted while waiting to retry
+                return self._failed(f"interrupted while waiting to retry after {outcome}", transport, started,
+                                    t_start)
         return self._failed(f"gave up after {len(transport)} tries, last: {outcome}", transport, started, t_start)
 
     def _failed(self, error: str, transport: list[dict], started: str, t_start: float) -> TeacherResponse:

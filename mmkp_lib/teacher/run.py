@@ -189,7 +189,8 @@ def generate_rationales(posts: list[Post], backend: TeacherBackend, cache: str |
         cache.check_fingerprints(posts, backend.name, backend.model, PROMPT_HASH)
         todo, summary.skipped_accepted, summary.skipped_rejected = plan(
             posts, cache.states, backend.name, backend.model, retry_rejected)
-        stop = threading.Event()
+        stop = backend.stop  # shared with the backend, so its retry waits end when the run stops
+        stop.clear()
         prog = _Progress(summary, len(todo), progress)
 
         def work(items: list[tuple[Post, int]]) -> None:
