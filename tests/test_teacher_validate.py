@@ -62,3 +62,13 @@ def test_prompt_shows_text_keyphrases_and_format():
     no_image = render_prompt(Post(id="q", text="t", keyphrases=["k"]))
     assert "has no image" in no_image
     assert len(PROMPT_HASH) == 12 and int(PROMPT_HASH, 16) >= 0
+
+
+def test_validator_uses_the_metrics_normalisation():
+    from mmkp_lib.normalize import default_stemmer
+    from mmkp_lib.teacher import normalize_keyphrase
+
+    for kp in ["Red Circles", "running  dogs", "Wildflowers"]:
+        assert normalize_keyphrase(kp) == default_stemmer().key(kp)
+    # whatever the evaluation counts as a match, the validator accepts
+    assert validate_output("<think>x</think><answer>Running Dogs</answer>", ["running dog"]).ok

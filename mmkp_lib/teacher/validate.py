@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 
+from mmkp_lib.normalize import default_stemmer
 from mmkp_lib.prompts import parse_output
 
 DEFAULT_MAX_THINK_WORDS = 300
@@ -29,15 +30,11 @@ _GIVEN = re.compile(r"\b(given|provided|listed|supplied)\s+(key\s*phrases?|hasht
 
 
 def normalize_keyphrase(keyphrase: str) -> str:
-    """The metrics' normalisation of one keyphrase: lower-case, whitespace split, Porter stem each word."""
-    # Temporary local copy until mmkp_lib.normalize lands; the validator must agree with the metrics.
-    from nltk.stem.porter import PorterStemmer
+    """The metrics' key of a keyphrase (mmkp_lib.normalize): lower-case, whitespace split, Porter stems.
 
-    stemmer = _stemmer_cache.setdefault("porter", PorterStemmer())
-    return " ".join(stemmer.stem(w) for w in keyphrase.lower().split())
-
-
-_stemmer_cache: dict = {}
+    The validator compares answers exactly as the evaluation compares predictions with gold.
+    """
+    return default_stemmer().key(keyphrase)
 
 
 @dataclass
