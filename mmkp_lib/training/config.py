@@ -1,0 +1,204 @@
+"""The typed configuration of one training run, validated before anything heavy starts.
+
+Every parameter of a run lives here, so `runs/<name>/config.json` can record it
+and a run can be repeated from that file alone:
+
+    from mmkp_lib.training.config import TrainConfig
+    cfg = TrainConfig(data="data/synth", out="runs/dyncot-q0.3", strategy="dyncot", gamma="q0.3",
+                      teacher_cache="cache/teacher/rationales.jsonl")
+
+Defaults are plain literals sized for the offline `tiny` model on a CPU; real
+checkpoints (Qwen2.5-VL-3B/7B) want a smaller `lr` (about 1e-5 full, 1e-4 LoRA)
+and `bf16`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+STRATEGIES = ("sft", "cot", "multitask", "dyncot")
+SCORINGS = ("online", "lagged")
+_QUANTILE = re.compile(r"^q(\d*\.?\d+)$")
+
+
+class ConfigError(ValueError):
+    """A parameter with a value it cannot take: names the parameter, the value and what is allowed."""
+
+    def __init__(self, name: str, value: Any, allowed: str):
+        self.name, self.value = name, value
+        super().__init__(f"{name}={value!r}: {allowed}")
+
+
+@dataclass(frozen=True)
+class Gamma:
+    """The Dynamic CoT threshold: a fixed loss (`kind="loss"`) or a quantile of losses (`kind="quantile"`)."""
+
+    kind: str  # "loss" | "quantile"
+    value: float
+
+    def __str__(self) -> str:
+        return f"q{self.value:g}" if self.kind == "quantile" else f"{self.value:g}"
+
+
+def parse_gamma(gamma: float | int | str) -> Gamma:
+    """0.4 -> switch samples whose SFT loss is below 0.4 nats/token; "q0.3" -> switch the 30% lowest-loss samples."""
+    if isinstance(gamma, bool):
+        raise ConfigError("gamma", gamma, "a positive loss (e.g. 0.4) or a quantile string 'qX' with 0 <= X <= 1 (e.g. 'q0.3')")
+    if isinstance(gamma, (int, float)):
+        if not math.isfinite(gamma) or gamma <= 0:
+            raise ConfigError("gamma", gamma, "a loss threshold must be a finite number > 0 (cross-entropy is >= 0, "
+                                              "so gamma <= 0 would never switch a sample to CoT; use strategy='sft' for that)")
+        return Gamma("loss", float(gamma))
+    if isinstance(gamma, str):
+        text = gamma.strip()
+        m = _QUANTILE.match(text)
+        if m:
+            q = float(m.group(1))
+            if not 0.0 <= q <= 1.0:
+                raise ConfigError("gamma", gamma, "a quantile 'qX' needs 0 <= X <= 1 (q0.3 switches the 30% lowest-loss samples)")
+            return Gamma("quantile", q)
+        try:
+            return parse_gamma(float(text))  # "0.4" from a CLI or papermill
+        except ValueError:
+            pass
+    raise ConfigError("gamma", gamma, "a positive loss (e.g. 0.4) or a quantile string 'qX' with 0 <= X <= 1 (e.g. 'q0.3')")
+
+
+@dataclass
+class TrainConfig:
+    """Every parameter of a training run (see the module docstring for an example)."""
+
+    # --- what to train on and where to write
+    data: str = "data/synth"  # dataset path: canonical JSONL folder/file or another format mmkp_lib.formats reads
+    out: str = "runs/sft"  # run folder: config.json, train_log.jsonl, checkpoint-*/, model/
+    train_split: str = "train"  # split trained on
+    valid_split: str = "valid"  # split of the periodic validation F1 (eval_every > 0)
+    limit_train: int | None = None  # keep only the first N training posts (smoke runs); None = all
+
+    # --- strategy
+    strategy: str = "sft"  # sft | cot | multitask | dyncot
+    teacher_cache: str | None = None  # accepted teacher rationales (needed by cot, multitask, dyncot)
+    gamma: float | str = 0.4  # dyncot threshold: SFT loss in nats/token, or "qX" = the X lowest-loss share
+    scoring: str = "online"  # dyncot: "online" (exact, extra no-grad forward) | "lagged" (loss at last SFT visit)
+
+    # --- model
+    model: str = "tiny"  # tiny | smol | hub id | local folder (mmkp_lib.models.load_model)
+    model_seed: int = 0  # seed of the randomly initialised offline models (tiny, smol's vision part)
+    model_cache: str = "cache/models"  # where the offline models are built once and reloaded
+    lora: bool = False  # LoRA on the language model's linear layers (vision tower never adapted)
+    lora_r: int = 16  # LoRA rank
+    lora_alpha: int = 32  # LoRA scaling numerator
+    lora_dropout: float = 0.05  # LoRA dropout
+    freeze_vision: bool = True  # keep the vision tower's weights fixed (the projector still trains)
+    max_pixels: int | None = None  # downscale images above this many pixels (w*h) before the processor
+    max_length: int = 512  # tokens per training sequence; the prompt (with image tokens) is never cut
+
+    # --- optimisation
+    epochs: float = 3.0  # passes over the training examples (ignored when max_steps > 0)
+    max_steps: int = -1  # optimizer steps; > 0 overrides epochs
+    lr: float = 5e-4  # peak learning rate (AdamW)
+    lr_scheduler: str = "cosine"  # transformers scheduler name: linear | cosine | constant ...
+    warmup_steps: float = 0.05  # int = steps, float in [0, 1) = share of all steps
+    weight_decay: float = 0.0  # AdamW weight decay
+    max_grad_norm: float = 1.0  # gradient clipping (0 = off)
+    batch_size: int = 8  # samples per device per micro-batch
+    grad_accum: int = 1  # micro-batches per optimizer step
+    bf16: bool | None = None  # None = bf16 on a GPU that supports it, fp32 on CPU
+    gradient_checkpointing: bool = False  # trade compute for memory (large models)
+    num_workers: int = 0  # DataLoader worker processes
+
+    # --- logging, checkpoints, validation
+    log_every: int = 10  # optimizer steps between train_log.jsonl lines
+    save_every: int = 0  # optimizer steps between checkpoints; 0 = one checkpoint at the end
+    save_total_limit: int | None = 2  # checkpoints kept (oldest deleted); None = all
+    eval_every: int = 0  # optimizer steps between validation F1 lines; 0 = off
+    eval_samples: int = 64  # validation posts generated each time (a fixed subset)
+    eval_batch_size: int = 16  # posts per generation batch
+    max_new_tokens: int = 128  # generation budget (reasoning + answer)
+    seed: int = 0  # data order, LoRA init, dropout
+    tqdm: bool = False  # progress bars (off: headless notebooks and logs)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # Validation lives in one place so a notebook's `TrainConfig(**params)` and the CLI fail the same way.
+    def validate(self) -> None:
+        if self.strategy not in STRATEGIES:
+            hint = " (zero-shot needs no training: use `mmkp predict --model M`)" if "zero" in str(self.strategy) else ""
+            raise ConfigError("strategy", self.strategy, f"one of {', '.join(STRATEGIES)}{hint}")
+        if self.scoring not in SCORINGS:
+            raise ConfigError("scoring", self.scoring, f"one of {', '.join(SCORINGS)}")
+        self.gamma_spec  # parses and raises ConfigError on a bad gamma
+        if self.strategy in ("cot", "multitask", "dyncot") and not self.teacher_cache:
+            raise ConfigError("teacher_cache", self.teacher_cache,
+                              f"strategy {self.strategy!r} needs accepted teacher rationales: pass the teacher cache "
+                              "(e.g. --teacher-cache cache/teacher/rationales.jsonl, written by `mmkp teacher`)")
+        for name in ("batch_size", "grad_accum", "max_length", "log_every", "eval_samples", "eval_batch_size",
+                     "max_new_tokens", "lora_r", "lora_alpha"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(name, value, "an integer >= 1")
+        for name in ("save_every", "eval_every", "num_workers", "seed", "model_seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(name, value, "an integer >= 0")
+        if isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) or self.max_steps == 0 or self.max_steps < -1:
+            raise ConfigError("max_steps", self.max_steps, "-1 (train for `epochs`) or an integer >= 1")
+        if self.max_steps == -1 and not (isinstance(self.epochs, (int, float)) and self.epochs > 0):
+            raise ConfigError("epochs", self.epochs, "a number > 0 (or set max_steps)")
+        if not (isinstance(self.lr, (int, float)) and 0 < self.lr < 1):
+            raise ConfigError("lr", self.lr, "a learning rate in (0, 1), e.g. 5e-4 for the tiny model, 1e-5 for a 7B model")
+        if not (isinstance(self.warmup_steps, (int, float)) and self.warmup_steps >= 0):
+            raise ConfigError("warmup_steps", self.warmup_steps, "steps (int >= 0) or a share of all steps (float in [0, 1))")
+        if isinstance(self.warmup_steps, float) and not self.warmup_steps < 1:
+            raise ConfigError("warmup_steps", self.warmup_steps, "as a float it is a share of all steps and must be < 1")
+        if not 0 <= self.lora_dropout < 1:
+            raise ConfigError("lora_dropout", self.lora_dropout, "a probability in [0, 1)")
+        if self.max_pixels is not None and (not isinstance(self.max_pixels, int) or self.max_pixels < 16):
+            raise ConfigError("max_pixels", self.max_pixels, "None or an integer >= 16 (e.g. 200704 = 448*448)")
+        if self.limit_train is not None and (not isinstance(self.limit_train, int) or self.limit_train < 1):
+            raise ConfigError("limit_train", self.limit_train, "None or an integer >= 1")
+        if self.save_total_limit is not None and (not isinstance(self.save_total_limit, int) or self.save_total_limit < 1):
+            raise ConfigError("save_total_limit", self.save_total_limit, "None or an integer >= 1")
+        if not self.out:
+            raise ConfigError("out", self.out, "a run folder, e.g. runs/sft")
+
+    @property
+    def gamma_spec(self) -> Gamma:
+        return parse_gamma(self.gamma)
+
+    @property
+    def name(self) -> str:
+        """The run's name: its folder's name."""
+        return self.out.rstrip("/").rsplit("/", 1)[-1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        """Build from a dict (config.json, notebook parameters); unknown keys are an error, not ignored."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(unknown[0], d[unknown[0]], f"not a TrainConfig parameter; known ones: {', '.join(sorted(known))}")
+        return cls(**d)
+
+
+def field_help() -> dict[str, str]:
+    """Each TrainConfig field's trailing comment (the CLI's --help text), read from this file's source.
+
+    The comments beside the defaults are the one place parameters are
+    documented; reading them keeps `mmkp train --help` from drifting away.
+    """
+    import inspect
+
+    out = {}
+    for line in inspect.getsource(TrainConfig).splitlines():
+        m = re.match(r"^    (\w+): [^=]+= .*?  # (.+)$", line)
+        if m:
+            out[m.group(1)] = m.group(2).strip()
+    return out

@@ -1,0 +1,227 @@
+"""One training run from a TrainConfig: data, model (LoRA or full), trainer, run folder.
+
+    from mmkp_lib.training import TrainConfig, train
+    run = train(TrainConfig(data="data/synth", strategy="sft", out="runs/sft", max_steps=200))
+
+The same from the shell, on one CPU or several GPUs:
+
+    mmkp train --data data/synth --strategy sft --out runs/sft --max-steps 200
+    accelerate launch -m mmkp_lib.cli train --data data/synth --strategy dyncot --gamma q0.3 \
+        --teacher-cache cache/teacher/synth.jsonl --model Qwen/Qwen2.5-VL-3B-Instruct --lora --out runs/dyncot
+"""
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from mmkp_lib import runs
+from mmkp_lib.training.config import ConfigError, TrainConfig
+
+# Parameters that may differ between a run and its resumption (they change no trained number).
+RESUME_MAY_CHANGE = ("out", "tqdm", "num_workers", "eval_batch_size", "save_total_limit")
+
+
+def vision_tower_of(model):
+    """(name, module) of a VLM's vision encoder: LLaVA's vision_tower, Qwen-VL's visual."""
+    for name in ("model.vision_tower", "vision_tower", "model.visual", "visual", "model.vision_model"):
+        obj = model
+        for part in name.split("."):
+            obj = getattr(obj, part, None)
+            if obj is None:
+                break
+        if obj is not None:
+            return name, obj
+    raise ValueError(f"cannot find the vision tower of {type(model).__name__} "
+                     "(looked for model.vision_tower, vision_tower, model.visual, visual, model.vision_model)")
+
+
+def projector_names(model) -> list[str]:
+    """Module names of the vision-to-language projector (LLaVA's multi_modal_projector, Qwen-VL's visual.merger)."""
+    return [n for n, _ in model.named_modules() if n.endswith("multi_modal_projector") or n.endswith("visual.merger")]
+
+
+def prepare_model(model, cfg: TrainConfig):
+    """Freeze the vision tower (not the projector) if asked; wrap in LoRA if asked. Returns the model to train."""
+    tower_name, tower = vision_tower_of(model)
+    projector = projector_names(model)
+    if cfg.lora:
+        from peft import LoraConfig, get_peft_model
+
+        from mmkp_lib.models import lora_target_modules
+
+        targets = lora_target_modules(model)
+        if any(t.startswith(tower_name + ".") for t in targets):
+            raise AssertionError(f"LoRA targets include the vision tower ({tower_name}): {targets[:3]}")
+        # The projector (small) trains in full beside the adapters; the tower too when it is not frozen.
+        to_save = projector + ([] if cfg.freeze_vision else [tower_name])
+        lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                          target_modules=targets, modules_to_save=to_save or None, bias="none")
+        model = get_peft_model(model, lora)
+    elif cfg.freeze_vision:
+        for name, p in tower.named_parameters():
+            # Qwen-VL's merger (its projector) lives inside `visual`: it keeps training like LLaVA's projector.
+            if not any(f"{tower_name}.{name}".startswith(pn + ".") for pn in projector):
+                p.requires_grad_(False)
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if cfg.lora:
+            model.enable_input_require_grads()
+    return model
+
+
+def trainable_parameters(model) -> dict[str, int]:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return {"trainable": trainable, "total": total}
+
+
+def _check_resume(run: Path, cfg: TrainConfig) -> None:
+    old = runs.read_config(run)["params"]
+    diff = {k: (old.get(k), v) for k, v in cfg.to_dict().items() if old.get(k) != v and k not in RESUME_MAY_CHANGE}
+    if diff:
+        raise ConfigError("resume", True, f"{run}/config.json was written with other parameters (name: (saved, now) = "
+                                          f"{diff}); resume with the same ones, or start a new run folder")
+
+
+def make_validator(cfg: TrainConfig, processor, train_posts):
+    """The periodic validation: generation F1 on a fixed subset of the validation split (the first eval_samples)."""
+    from mmkp_lib.formats import load_posts
+    from mmkp_lib.inference import generate_predictions, score
+
+    posts = load_posts(cfg.data, split=cfg.valid_split)[: cfg.eval_samples]
+    if not posts:
+        raise ValueError(f"{cfg.data}: the {cfg.valid_split!r} split is empty; set eval_every=0 or another valid_split")
+
+    def validate(model) -> dict[str, float]:
+        records = generate_predictions(model, processor, posts, batch_size=cfg.eval_batch_size,
+                                       max_new_tokens=cfg.max_new_tokens)
+        result = score(posts, records, train_posts)
+        out: dict[str, Any] = {"valid_posts": len(posts)}
+        for group in ("all", "present", "absent", "seen", "unseen"):
+            for metric in ("f1@1", "f1@3", "f1@M"):
+                if group in result:
+                    out[f"valid_{metric}_{group}"] = result[group][metric]
+        out["valid_reasoned_share"] = result["generation"]["reasoned_share"]
+        out["valid_mean_think_tokens"] = result["generation"]["mean_think_tokens"]
+        return out
+
+    return validate
+
+
+def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, log=print) -> Path:
+    """Train one run into cfg.out (see the module docstring). Returns the run folder."""
+    import torch
+    from transformers import PrinterCallback, TrainingArguments, set_seed
+
+    from mmkp_lib.formats import load_posts
+    from mmkp_lib.models import load_model
+    from mmkp_lib.training.collator import VLMCollator
+    from mmkp_lib.training.data import ExampleDataset, build_examples
+    from mmkp_lib.training.dyncot import DynCotState
+    from mmkp_lib.training.trainer import KeyphraseTrainer
+
+    cfg.validate()
+    run = Path(cfg.out)
+    main_process = int(os.environ.get("RANK", "0")) == 0
+    if resume:
+        if runs.last_checkpoint(run) is None:
+            raise FileNotFoundError(f"{run}: no checkpoint-* folder to resume from")
+        _check_resume(run, cfg)
+    elif run.exists() and any(run.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"{run} already holds a run; pass resume (--resume) to continue it or "
+                                  f"overwrite (--overwrite) to delete it and start again")
+        if main_process:
+            shutil.rmtree(run)
+    set_seed(cfg.seed)
+
+    posts = load_posts(cfg.data, split=cfg.train_split)
+    if cfg.limit_train:
+        posts = posts[: cfg.limit_train]
+    if not posts:
+        raise ValueError(f"{cfg.data}: no posts in the {cfg.train_split!r} split")
+    rationales = None
+    if cfg.strategy != "sft":
+        from mmkp_lib.teacher.cache import load_rationales
+
+        rationales = load_rationales(cfg.teacher_cache, posts)
+    examples, report = build_examples(posts, cfg.strategy, rationales)
+    log(report.summary())
+
+    use_bf16 = cfg.bf16 if cfg.bf16 is not None else bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    model, processor = load_model(cfg.model, seed=cfg.model_seed, cache_dir=cfg.model_cache, max_pixels=cfg.max_pixels,
+                                  dtype=torch.bfloat16 if use_bf16 else None)
+    set_seed(cfg.seed)  # LoRA's initialisation and the data order do not depend on how the model was built
+    model = prepare_model(model, cfg)
+    counts = trainable_parameters(model)
+    log(f"model {cfg.model}: {counts['trainable']:,} of {counts['total']:,} parameters trainable"
+        + (" (LoRA)" if cfg.lora else ""))
+
+    collator = VLMCollator(processor, max_length=cfg.max_length, dyncot=cfg.strategy == "dyncot")
+    args = TrainingArguments(
+        output_dir=str(run), per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
+        num_train_epochs=float(cfg.epochs), max_steps=cfg.max_steps, learning_rate=cfg.lr,
+        lr_scheduler_type=cfg.lr_scheduler, warmup_steps=cfg.warmup_steps, weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm, logging_strategy="steps", logging_steps=cfg.log_every,
+        save_strategy="steps", save_steps=cfg.save_every or 10**9,  # 0: only the checkpoint at the last step
+        save_total_limit=cfg.save_total_limit, eval_strategy="no", seed=cfg.seed, bf16=use_bf16,
+        dataloader_num_workers=cfg.num_workers, remove_unused_columns=False, report_to="none",
+        disable_tqdm=not cfg.tqdm, use_cpu=not torch.cuda.is_available(),
+    )
+    train_posts = posts
+    validator = make_validator(cfg, processor, train_posts) if cfg.eval_every else None
+    trainer = KeyphraseTrainer(
+        model=model, args=args, train_dataset=ExampleDataset(examples), data_collator=collator,
+        processing_class=processor, run_dir=run,
+        dyncot=DynCotState(cfg.gamma_spec, cfg.scoring) if cfg.strategy == "dyncot" else None,
+        validator=validator, eval_every=cfg.eval_every,
+    )
+    trainer.remove_callback(PrinterCallback)  # our log lines go to train_log.jsonl; one short line per log below
+    if not cfg.tqdm:
+        trainer.add_callback(_ShortPrinter(log))
+
+    if trainer.is_world_process_zero() and not resume:
+        run.mkdir(parents=True, exist_ok=True)
+        runs.write_config(run, cfg.to_dict(), kind="train", seed=cfg.seed, extra={
+            "data_report": report.to_dict(), "parameters": counts, "world_size": args.world_size,
+            "device": str(args.device), "bf16": use_bf16,
+        })
+    t0 = time.time()
+    result = trainer.train(resume_from_checkpoint=True if resume else None)
+    seconds = time.time() - t0
+
+    final = run / runs.MODEL_DIR
+    trainer.save_model(str(final))  # LoRA: the adapter (+ projector); else the full weights
+    if trainer.is_world_process_zero():
+        processor.save_pretrained(str(final))
+        runs.update_config(run, result={
+            "global_step": trainer.state.global_step, "train_loss": result.training_loss,
+            "train_seconds": round(seconds, 2), "truncated_completions": collator.truncated,
+            "dyncot_epoch_shares": trainer.dyncot.epoch_shares() if trainer.dyncot else None,
+        })
+    return run
+
+
+class _ShortPrinter(TrainerCallback):
+    """One printed line per log: step, loss, lr, speed (and the CoT share for dyncot)."""
+
+    def __init__(self, log):
+        self.log = log
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs or "loss" not in logs:
+            return
+        parts = [f"step {state.global_step}/{state.max_steps}", f"loss {logs['loss']:.4f}"]
+        if "learning_rate" in logs:
+            parts.append(f"lr {logs['learning_rate']:.2e}")
+        if "samples_per_s" in logs:
+            parts.append(f"{logs['samples_per_s']:.1f} samples/s")
+        if "cot_share" in logs:
+            parts.append(f"CoT share {logs['cot_share']:.2f}")
+        self.log("  ".join(parts))

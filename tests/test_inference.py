@@ -1,0 +1,124 @@
+"""Batched generation: stops at eos, parses <think>/<answer>, counts reasoning tokens; zero-shot and trained runs."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mmkp_lib import runs
+from mmkp_lib.inference import generate_predictions, generation_summary, think_token_count
+from mmkp_lib.records import write_posts
+
+pytestmark = pytest.mark.slow  # trains a tiny model to memorise four answers (a few seconds)
+
+THINK = "red"
+
+
+@pytest.fixture(scope="module")
+def memorised(kp_data, tiny_vlm_dir, tmp_path_factory):
+    """A tiny VLM trained to write exactly its targets for 4 posts: two CoT, two plain SFT."""
+    from mmkp_lib.inference import load_trained
+    from mmkp_lib.training.config import TrainConfig
+    from mmkp_lib.training.launch import train
+
+    root = tmp_path_factory.mktemp("memorise")
+    posts = kp_data.train[:4]
+    write_posts(posts, root / "data" / "train.jsonl")
+    teacher = root / "teacher.jsonl"
+    teacher.write_text("".join(json.dumps({"key": [p.id, "t", "m", "h"], "status": "accepted", "think": THINK}) + "\n"
+                               for p in posts[:2]))
+    cfg = TrainConfig(data=str(root / "data"), teacher_cache=str(teacher), model=tiny_vlm_dir, strategy="cot",
+                      out=str(root / "run"), batch_size=4, max_steps=50, lr=5e-3, warmup_steps=0,
+                      lr_scheduler="constant", log_every=10, seed=0)
+    run = train(cfg, log=lambda *_: None)
+    model, processor = load_trained(run)
+    return posts, model, processor, run
+
+
+def test_generation_stops_and_parses_reasoning_and_plain_answers(memorised):
+    posts, model, processor, _ = memorised
+    tok = processor.tokenizer
+    records = generate_predictions(model, processor, posts, batch_size=4, max_new_tokens=40)
+    assert [r["id"] for r in records] == [p.id for p in posts]
+    for i, (post, r) in enumerate(zip(posts, records)):
+        assert r["stopped"], f"post {i} ran to max_new_tokens: {r['raw']!r}"
+        assert r["keyphrases"] == post.keyphrases
+        expected = "; ".join(post.keyphrases)
+        if i < 2:  # trained on the CoT target
+            assert r["raw"] == f"<think>{THINK}</think><answer>{expected}</answer>"
+            assert r["reasoned"] and r["parse_error"] is None
+            assert r["think_tokens"] == len(tok(f"<think>{THINK}</think>", add_special_tokens=False)["input_ids"])
+        else:
+            assert r["raw"] == expected and not r["reasoned"] and r["think_tokens"] == 0
+        assert r["generated_tokens"] == len(tok(r["raw"], add_special_tokens=False)["input_ids"])
+        assert r["answer_tokens"] == r["generated_tokens"] - r["think_tokens"]
+
+
+def test_batched_left_padded_generation_matches_one_by_one(memorised):
+    posts, model, processor, _ = memorised
+    assert len({len(p.text) for p in posts}) > 1, "prompts of different lengths exercise the padding"
+    batched = generate_predictions(model, processor, posts, batch_size=4, max_new_tokens=40)
+    single = generate_predictions(model, processor, posts, batch_size=1, max_new_tokens=40)
+    assert [r["raw"] for r in batched] == [r["raw"] for r in single]
+    assert processor.tokenizer.padding_side == "right"  # restored for training
+
+
+def test_max_new_tokens_bounds_an_output_that_does_not_stop(memorised):
+    posts, model, processor, _ = memorised
+    r = generate_predictions(model, processor, posts[:1], max_new_tokens=3)[0]
+    assert r["generated_tokens"] == 3 and not r["stopped"] and r["reasoned"]
+    assert r["think_tokens"] == 3  # "</think>" never came: every token counts as reasoning
+
+
+def test_think_token_count_bisects_on_decoded_prefixes(memorised):
+    tok = memorised[2].tokenizer
+    ids = tok("<think>a red circle</think><answer>red circle</answer>", add_special_tokens=False)["input_ids"]
+    k = think_token_count(tok, ids)
+    assert tok.decode(ids[:k]).endswith("</think>") and not tok.decode(ids[:k - 1]).endswith("</think>")
+    assert think_token_count(tok, ids[:3]) == 3
+
+
+def test_generation_summary_by_hand():
+    recs = [dict(reasoned=True, think_tokens=10, answer_tokens=4, generated_tokens=14, stopped=True, parse_error=None,
+                 generation_s=0.5),
+            dict(reasoned=False, think_tokens=0, answer_tokens=6, generated_tokens=6, stopped=False,
+                 parse_error=None, generation_s=0.25)]
+    s = generation_summary(recs)
+    assert s["reasoned_share"] == 0.5 and s["mean_think_tokens"] == 5 and s["mean_think_tokens_when_reasoned"] == 10
+    assert s["mean_answer_tokens"] == 5 and s["total_think_tokens"] == 10 and s["stopped_share"] == 0.5
+    assert s["generation_seconds"] == 0.75 and s["malformed_share"] == 0
+
+
+def test_predict_cli_on_a_run_and_zero_shot(memorised, tiny_vlm_dir, tmp_path, capsys):
+    from mmkp_lib.cli import main
+
+    _, _, _, run = memorised
+    data = runs.read_config(run)["params"]["data"]
+    # the memorised run predicts its own training posts (the "train" split of its data) perfectly
+    assert main(["predict", "--run", str(run), "--split", "train", "--max-new-tokens", "40"]) == 0
+    metrics = runs.read_metrics(run, split="train")
+    assert metrics["all"]["f1@M"] == 1.0 and metrics["generation"]["reasoned_share"] == 0.5
+    assert len(runs.read_predictions(run, split="train")) == 4
+    assert "F1@M" in capsys.readouterr().out
+
+    out = tmp_path / "zero"
+    assert main(["predict", "--model", tiny_vlm_dir, "--data", data, "--split", "train", "--out", str(out),
+                 "--limit", "2", "--max-new-tokens", "4"]) == 0
+    assert runs.missing_parts(out, predicted=False) == [] and runs.read_config(out)["kind"] == "zero-shot"
+    assert len(runs.read_predictions(out, split="train")) == 2
+
+    assert main(["predict", "--model", tiny_vlm_dir, "--split", "test"]) == 2  # zero-shot needs --data
+    assert "needs --data" in capsys.readouterr().err
+
+
+def test_train_cli_round_trip(kp_data, tiny_vlm_dir, tmp_path):
+    from mmkp_lib.cli import main
+
+    out = tmp_path / "cli"
+    args = ["train", "--data", kp_data.data, "--strategy", "dyncot", "--gamma", "q0.5", "--scoring", "online",
+            "--teacher-cache", kp_data.teacher, "--model", tiny_vlm_dir, "--out", str(out), "--max-steps", "2",
+            "--log-every", "1"]
+    assert main(args) == 0
+    assert main(args) == 2  # the folder holds a run now: refuse without --resume / --overwrite
+    assert main(["predict", "--run", str(out), "--limit", "2", "--max-new-tokens", "4"]) == 0
+    assert runs.missing_parts(out) == []
