@@ -336,6 +336,34 @@ def align_predictions(gold: Sequence[Post], predictions: Mapping[str, Sequence[s
     return preds
 
 
+def load_gold(path: str | os.PathLike, format: str | None = None, split: str | None = None,
+              folder_split: str = "test") -> list[Post]:
+    """Posts to score or measure, from a file or a dataset folder in any readable format.
+
+    Only text and keyphrases matter here, so images are neither required nor
+    opened (MMKP's images are partly gone). A folder gives its `split` file
+    (default `folder_split`); a file keeps its own split unless `split` is given.
+
+        load_gold("data/synth")                                   # data/synth/test.jsonl
+        load_gold("../shared/data/cmkp_tiny/train_src.txt")
+    """
+    import warnings
+
+    from mmkp_lib import records
+    from mmkp_lib.formats import detect_format, find_split_file, load_posts
+
+    path = Path(path)
+    if path.is_dir():
+        split = split or folder_split
+        path, format = find_split_file(path, split, format)
+    format = format or detect_format(path)
+    if format == "jsonl":  # the canonical reader, without opening every image file
+        return records.read_posts(path, check_images=False)
+    with warnings.catch_warnings():  # "kept without their image" notices are noise here
+        warnings.filterwarnings("ignore", message=".*kept without their image.*")
+        return load_posts(path, format=format, split=split, missing_images="none")
+
+
 def detect_prediction_format(path: str | os.PathLike) -> str:
     """'jsonl' for .jsonl/.json files or a first line that is a JSON object, else 'cmkp' (one line per post)."""
     path = Path(path)

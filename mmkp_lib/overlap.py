@@ -21,10 +21,13 @@ remembering training hashtags. The numbers here:
 """
 from __future__ import annotations
 
+import os
 from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
-from mmkp_lib.metrics import unique_targets
+from mmkp_lib.metrics import load_gold, unique_targets
 from mmkp_lib.normalize import Stemmer, default_stemmer
 from mmkp_lib.records import Post
 
@@ -161,3 +164,84 @@ def format_overlap(stats: dict) -> str:
         lines.append(f"  {name:>6}: {b['unique']:>7} {pct(b['unique_share']):>8}   "
                      f"{b['instances']:>7} {pct(b['instance_share']):>8}")
     return "\n".join(lines)
+
+
+def long_tail(posts: Sequence[Post]) -> dict:
+    """How long-tailed the keyphrases of some posts are: the share seen once, what the most frequent cover."""
+    counts = keyphrase_counts(posts)
+    ranked = sorted(counts.values(), reverse=True)
+    total = sum(ranked)
+    top = max(1, len(ranked) // 100)
+    return {
+        "unique_keyphrases": len(ranked),
+        "occurrences": total,
+        "share_seen_once": sum(1 for c in ranked if c == 1) / len(ranked) if ranked else 0.0,
+        "top1pct_occurrence_share": sum(ranked[:top]) / total if total else 0.0,
+        "top20_occurrence_share": sum(ranked[:20]) / total if total else 0.0,
+        "most_frequent": counts.most_common(5),
+        "rank_frequency": ranked,  # occurrences by rank, for a log-log plot
+    }
+
+
+# ---------------------------------------------------------------- notebook 01's parameters
+
+DATA_FORMATS = ("auto", "jsonl", "cmkp", "llava")
+SMOKE_POSTS = {"train": 2000, "valid": 300, "test": 300}  # per-split caps of a smoke run
+
+
+@dataclass
+class OverlapStudyConfig:
+    """Parameters of notebooks/01_benchmark_overlap, validated with messages that say what to pass."""
+
+    data: str = "data/synth"  # dataset folder with train / valid / test files (jsonl, cmkp *_src.txt or llava)
+    data_format: str = "auto"  # auto | jsonl | cmkp | llava
+    target_overlap: float = 0.45  # unique test-keyphrase overlap of the re-split (MMKP-V2: 0.4492)
+    tolerance: float = 0.01  # allowed |achieved - target|; smoke runs allow at least 0.05
+    smoke: bool = False  # cap each split at SMOKE_POSTS (CI)
+    seed: int = 0  # re-split and random-split seed
+
+    def validated(self) -> "OverlapStudyConfig":
+        """Self, or ValueError listing every bad setting."""
+        problems = []
+        if not isinstance(self.data, (str, os.PathLike)) or not Path(self.data).is_dir():
+            problems.append(f"data must be a dataset folder holding train and test files, got {self.data!r} "
+                            "(the embedded benchmark: `mmkp synth --out data/synth`)")
+        if self.data_format not in DATA_FORMATS:
+            problems.append(f"data_format must be one of {DATA_FORMATS}, got {self.data_format!r}")
+        if isinstance(self.target_overlap, bool) or not isinstance(self.target_overlap, (int, float)) \
+                or not 0 <= self.target_overlap <= 1:
+            problems.append(f"target_overlap must be a fraction in [0, 1] (0.45, not 45), got {self.target_overlap!r}")
+        if isinstance(self.tolerance, bool) or not isinstance(self.tolerance, (int, float)) \
+                or not 0 <= self.tolerance < 1:
+            problems.append(f"tolerance must be a fraction in [0, 1), got {self.tolerance!r}")
+        if not isinstance(self.smoke, bool):
+            problems.append(f"smoke must be True or False, got {self.smoke!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            problems.append(f"seed must be an integer, got {self.seed!r}")
+        if problems:
+            raise ValueError("bad notebook parameters:\n  " + "\n  ".join(problems))
+        return self
+
+    @property
+    def effective_tolerance(self) -> float:
+        return max(self.tolerance, 0.05) if self.smoke else self.tolerance
+
+    def load_splits(self) -> dict[str, list[Post]]:
+        """{"train": [...], "valid": [...], "test": [...]} from the folder (valid may be empty), capped in smoke runs."""
+        from mmkp_lib.formats import find_split_file
+
+        fmt = None if self.data_format == "auto" else self.data_format
+        splits: dict[str, list[Post]] = {}
+        for split in ("train", "valid", "test"):
+            try:
+                find_split_file(self.data, split, fmt)
+            except FileNotFoundError:
+                if split == "valid":
+                    splits[split] = []
+                    continue
+                raise
+            posts = load_gold(self.data, fmt, split)
+            for post in posts:  # the split a post came from, whatever its file said
+                post.split = split
+            splits[split] = posts[:SMOKE_POSTS[split]] if self.smoke else posts
+        return splits

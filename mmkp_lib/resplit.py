@@ -162,23 +162,29 @@ def resplit(pool: Sequence[Post], target_overlap: float, n_test: int | None = No
     window: list[int] = []  # candidate keyphrases for the next group, drawn in kp_order
 
     def next_group(room: int) -> list[int] | None:
-        """Of up to GROUP_WINDOW candidate keyphrases, the group that brings the overlap closest to the target.
+        """Of up to GROUP_WINDOW candidate keyphrases, the group that lowers the overlap most per post it takes.
 
-        (Far above the target that is the group lowering it most; near it, a small step, so it does not overshoot.)
+        Per post, so small groups of rare keyphrases win and the test set keeps many distinct keyphrases;
+        a group that would overshoot the target is taken only when none fits, the closest first.
         """
         nonlocal group_at, window
-        best, best_gap, kept = None, None, []
+        best, best_rank, kept = None, None, []
         while group_at < len(kp_order) and len(window) < GROUP_WINDOW:
             window.append(kp_order[group_at])
             group_at += 1
+        now = test.overlap
         for k in window:
             rest = [p for p in kp_posts[k] if not test.in_test[p]]
             if not rest or len(rest) > room:  # already unseen, or too large for good (room only shrinks)
                 continue
             kept.append(k)
-            gap = abs(test.overlap_with(rest) - target_overlap)
-            if best is None or gap < best_gap:
-                best, best_gap = (k, rest), gap
+            after = test.overlap_with(rest)
+            if after < now and after >= target_overlap - tolerance / 2:
+                rank = (0, (after - now) / len(rest))  # lowers the overlap most per post it takes
+            else:
+                rank = (1, abs(after - target_overlap))  # would overshoot (or not help): closest
+            if best is None or rank < best_rank:
+                best, best_rank = (k, rest), rank
         window = [k for k in kept if best is None or k != best[0]]
         return best[1] if best else None
 
@@ -260,3 +266,18 @@ def _why(achieved: float, target: float, tol: float, got: int, n_test: int, repo
     return (f"{head}. Making a keyphrase unseen puts all its posts in test, and these bring other keyphrases "
             "that stay seen; too few keyphrase groups fit in the test set. Ask for a higher target or a larger "
             "test set.")
+
+
+def random_split(pool: Sequence[Post], n_test: int, n_valid: int = 0, seed: int = 0
+                 ) -> tuple[list[Post], list[Post], list[Post]]:
+    """(train, valid, test) drawn uniformly at random: how MMKP was split, for comparison with `resplit`."""
+    if n_test + n_valid >= len(pool):
+        raise ValueError(f"a pool of {len(pool)} posts cannot hold {n_test} test + {n_valid} valid posts "
+                         "and a training set")
+    order = np.random.default_rng(seed).permutation(len(pool))
+    test = sorted(order[:n_test].tolist())
+    valid = sorted(order[n_test:n_test + n_valid].tolist())
+    train = sorted(order[n_test + n_valid:].tolist())
+    return ([dataclasses.replace(pool[i], split="train") for i in train],
+            [dataclasses.replace(pool[i], split="valid") for i in valid],
+            [dataclasses.replace(pool[i], split="test") for i in test])

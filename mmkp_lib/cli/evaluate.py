@@ -57,32 +57,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def load_gold(path: str, format: str | None, split: str | None, folder_split: str = "test"):
-    """Posts for scoring: text and keyphrases. Images are not needed, so they are neither required nor opened.
-
-    A folder reads its `split` file (default `folder_split`); a file keeps its own split unless `split` is given.
-    """
-    from pathlib import Path
-
-    from mmkp_lib import records
-    from mmkp_lib.formats import detect_format, find_split_file, load_posts
-
-    path = Path(path)
-    if path.is_dir():
-        split = split or folder_split
-        path, format = find_split_file(path, split, format)
-    format = format or detect_format(path)
-    if format == "jsonl":  # the canonical reader, without opening every image file
-        return records.read_posts(path, check_images=False)
-    import warnings
-
-    with warnings.catch_warnings():  # "kept without its image" notices are noise here
-        warnings.filterwarnings("ignore", message=".*kept without their image.*")
-        return load_posts(path, format=format, split=split, missing_images="none")
-
-
 def run(args: argparse.Namespace) -> int:
-    from mmkp_lib.metrics import aggregate, format_table, group_sizes, read_predictions, score_posts
+    from mmkp_lib.metrics import aggregate, format_table, group_sizes, load_gold, read_predictions, score_posts
     from mmkp_lib.records import DataError
 
     try:
