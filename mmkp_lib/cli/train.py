@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 
 from mmkp_lib.training.config import ConfigError, TrainConfig, field_help
@@ -98,5 +99,6 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, FileExistsError, FileNotFoundError, DataError, TruncationError) as exc:
         print(f"mmkp train: error: {exc}", file=sys.stderr)
         return 2
-    print(f"run folder: {folder}")
+    if int(os.environ.get("RANK", "0")) == 0:  # under accelerate launch / torchrun, one process reports
+        print(f"run folder: {folder}")
     return 0

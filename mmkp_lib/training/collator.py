@@ -62,11 +62,10 @@ class VLMCollator:
 
     meta_keys = ("sample_index", "score_mask", "is_cot")
 
-    def __init__(self, processor, max_length: int = 512, max_pixels: int | None = None, dyncot: bool = False):
+    def __init__(self, processor, max_length: int = 512, dyncot: bool = False):
         self.processor = processor
         self.tokenizer = getattr(processor, "tokenizer", processor)
         self.max_length = max_length
-        self.max_pixels = max_pixels
         self.dyncot = dyncot
         tok = self.tokenizer
         self.eos_id = tok.eos_token_id
@@ -92,7 +91,8 @@ class VLMCollator:
         """The processor's encoding of the student prompt (batch of one), image tokens expanded."""
         text = self.prompt_text(post)
         if post.image is not None:
-            return dict(self.processor(text=[text], images=[load_image(post.image, self.max_pixels)], return_tensors="pt"))
+            # Image size limits belong to the processor (models.set_max_pixels), as at inference.
+            return dict(self.processor(text=[text], images=[load_image(post.image)], return_tensors="pt"))
         return dict(self.processor(text=[text], return_tensors="pt"))
 
     def completion(self, post: Post, target: str) -> tuple[list[int], list[int]]:

@@ -90,8 +90,9 @@ class DynCotState:
         self.scoring = scoring
         self.last_sft_loss: dict[int, float] = {}  # sample index -> L_sft at its last SFT visit
         self.has_cot: set[int] = set()  # samples that have a CoT target (quantile reference for lagged)
-        self.epoch_counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])  # epoch -> [switched, samples]
-        self.window = [0, 0]  # [switched, samples] since the last log line
+        self.epoch_counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])  # epoch -> [switched, samples], synced
+        self.local_counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])  # this process's, since the last sync
+        self.window = [0, 0]  # [switched, samples] since the last log line (this process)
         self.pending: list[dict] = []  # decisions not yet written to disk
         self.updated: dict[int, float] = {}  # losses recorded since the last sync across processes
         self.threshold_epoch: int | None = None  # lagged + quantile: the epoch `threshold` was computed for
@@ -115,7 +116,7 @@ class DynCotState:
             use = torch.tensor([x <= threshold for x in eligible], dtype=torch.bool)  # NaN compares False
         else:
             use = choose_cot(eligible, self.gamma)
-        counts = self.epoch_counts[epoch]
+        counts = self.local_counts[epoch]
         for j, i in enumerate(indices):
             u = bool(use[j])
             counts[0] += u
@@ -155,19 +156,45 @@ class DynCotState:
         self.window = [0, 0]
         return switched / n if n else None
 
+    def counts(self) -> dict[int, list[int]]:
+        """epoch -> [switched, samples]: the synced totals plus this process's decisions since the last sync."""
+        out = {e: list(c) for e, c in self.epoch_counts.items()}
+        for e, (switched, n) in self.local_counts.items():
+            total = out.setdefault(e, [0, 0])
+            total[0] += switched
+            total[1] += n
+        return out
+
     def epoch_shares(self) -> dict[int, float]:
-        return {e: c[0] / c[1] for e, c in sorted(self.epoch_counts.items()) if c[1]}
+        return {e: c[0] / c[1] for e, c in sorted(self.counts().items()) if c[1]}
+
+    def sync_payload(self) -> tuple[dict[int, float], list[int], dict[int, list[int]]]:
+        """What this process learnt since the last sync (losses, CoT-able samples, counts); clears it."""
+        payload = (self.updated, sorted(self.has_cot), {e: list(c) for e, c in self.local_counts.items()})
+        self.updated, self.local_counts = {}, defaultdict(lambda: [0, 0])
+        return payload
+
+    def merge(self, payloads) -> None:
+        """Fold every process's sync_payload in (a single process passes its own), so all hold the same state."""
+        for updated, has_cot, counts in payloads:
+            self.last_sft_loss.update({int(k): float(v) for k, v in updated.items()})
+            self.has_cot.update(int(i) for i in has_cot)
+            for e, (switched, n) in counts.items():
+                total = self.epoch_counts[int(e)]
+                total[0] += switched
+                total[1] += n
 
     def state_dict(self) -> dict:
         return {"gamma": str(self.gamma), "scoring": self.scoring,
                 "last_sft_loss": {str(k): v for k, v in self.last_sft_loss.items()},
                 "has_cot": sorted(self.has_cot),
-                "epoch_counts": {str(k): v for k, v in self.epoch_counts.items()},
+                "epoch_counts": {str(k): v for k, v in self.counts().items()},
                 "threshold_epoch": self.threshold_epoch, "threshold": self.threshold}
 
     def load_state_dict(self, d: dict) -> None:
         self.last_sft_loss = {int(k): float(v) for k, v in d["last_sft_loss"].items()}
         self.has_cot = set(int(i) for i in d["has_cot"])
         self.epoch_counts = defaultdict(lambda: [0, 0], {int(k): list(v) for k, v in d["epoch_counts"].items()})
+        self.local_counts = defaultdict(lambda: [0, 0])
         self.window, self.pending, self.updated = [0, 0], [], {}
         self.threshold_epoch, self.threshold = d.get("threshold_epoch"), float(d.get("threshold", -math.inf))

@@ -69,7 +69,7 @@ def prepare_model(model, cfg: TrainConfig):
             if not any(f"{tower_name}.{name}".startswith(pn + ".") for pn in projector):
                 p.requires_grad_(False)
     if cfg.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         if cfg.lora:
             model.enable_input_require_grads()
     return model
@@ -129,6 +129,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, lo
     cfg.validate()
     run = Path(cfg.out)
     main_process = int(os.environ.get("RANK", "0")) == 0
+    if not main_process:  # one process speaks for the run
+        log = lambda *_: None  # noqa: E731
     if resume:
         if runs.last_checkpoint(run) is None:
             raise FileNotFoundError(f"{run}: no checkpoint-* folder to resume from")
@@ -173,6 +175,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, lo
         save_total_limit=cfg.save_total_limit, eval_strategy="no", seed=cfg.seed, bf16=use_bf16,
         dataloader_num_workers=cfg.num_workers, remove_unused_columns=False, report_to="none",
         disable_tqdm=not cfg.tqdm, use_cpu=not torch.cuda.is_available(),
+        # DDP: posts without an image leave the projector unused in a step; only then must DDP look for such params
+        ddp_find_unused_parameters=any(p.image is None for p in posts),
     )
     train_posts = posts
     validator = make_validator(cfg, processor, train_posts) if cfg.eval_every else None

@@ -195,9 +195,13 @@ class KeyphraseTrainer(Trainer):
             self._window_samples, self._window_start = 0, now
             logs.update(peak_memory_mb())
             if self.dyncot is not None:
-                share = self.dyncot.window_share()
-                if share is not None:
-                    logs["cot_share"] = round(share, 4)
+                window = torch.tensor(self.dyncot.window, dtype=torch.long, device=self.args.device)
+                self.dyncot.window = [0, 0]
+                if self.args.world_size > 1:  # every process logs at the same step, so this collective is safe
+                    window = self.accelerator.gather(window).view(-1, 2).sum(0)
+                switched, n = window.tolist()
+                if n:
+                    logs["cot_share"] = round(switched / n, 4)
         super().log(logs, start_time)
         if "loss" in logs and "train_runtime" not in logs:
             record = {"event": "train", "step": self.state.global_step, "epoch": logs.get("epoch"),
@@ -227,16 +231,17 @@ class KeyphraseTrainer(Trainer):
             runs.append_jsonl(self.run_dir / runs.DECISIONS, sorted(pending, key=lambda r: (r["step"], r["index"])))
 
     def sync_dyncot(self) -> None:
-        """Share the losses stored this epoch across processes (a sample may land on another process next epoch)."""
+        """Give every process the same dyncot state: stored losses (a sample may be visited by another process
+        next epoch) and decision counts. Called at epoch ends, checkpoints and the end of training."""
         if self.dyncot is None:
             return
+        payload = self.dyncot.sync_payload()
         if self.args.world_size > 1:
             from accelerate.utils import gather_object
 
-            for updated, has_cot in gather_object([(self.dyncot.updated, sorted(self.dyncot.has_cot))]):
-                self.dyncot.last_sft_loss.update(updated)
-                self.dyncot.has_cot.update(has_cot)
-        self.dyncot.updated = {}
+            self.dyncot.merge(gather_object([payload]))
+        else:
+            self.dyncot.merge([payload])
 
     def validate(self) -> None:
         """Generation-based validation F1 on the fixed subset, logged as an {"event": "valid"} line."""
@@ -322,20 +327,23 @@ class _RunHooks(TrainerCallback):
             return
         t.sync_dyncot()
         t.flush_decisions()
-        if not t.dyncot.epoch_counts:
+        counts = t.dyncot.counts()
+        if not counts:
             return
-        epoch = max(t.dyncot.epoch_counts)  # the epoch just ended: the next one has made no decision yet
-        switched, samples = t.dyncot.epoch_counts[epoch]
+        epoch = max(counts)  # the epoch just ended: the next one has made no decision yet
+        switched, samples = counts[epoch]
         if samples:
             t.write_log({"event": "epoch", "step": state.global_step, "epoch": epoch,
                          "cot_share": round(switched / samples, 4), "samples": samples})
 
     def on_save(self, args, state, control, **kwargs):
         t = self.trainer
+        t.sync_dyncot()
         t.flush_decisions()
         if t.dyncot is not None and t.is_world_process_zero():
             folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             runs.write_json(folder / DYNCOT_STATE, t.dyncot.state_dict())
 
     def on_train_end(self, args, state, control, **kwargs):
+        self.trainer.sync_dyncot()
         self.trainer.flush_decisions()
