@@ -74,6 +74,18 @@ def _run_synth(cfg: ReportConfig) -> None:
     subprocess.run(cmd + synth_sizes(cfg.smoke), check=True)
 
 
+def teacher_cache(cfg: ReportConfig) -> Path:
+    from mmkp_lib.teacher.cache import default_cache_path
+
+    return default_cache_path(cfg.data_dir, "oracle", root=cfg.work)
+
+
+def _run_teacher(cfg: ReportConfig) -> None:
+    cmd = [sys.executable, "-m", "mmkp_lib.cli", "teacher", "--data", str(cfg.data_dir), "--split", "train",
+           "--backend", "oracle", "--seed", str(cfg.seed), "--out", str(teacher_cache(cfg)), "--no-progress"]
+    subprocess.run(cmd, check=True)
+
+
 def _notebook_stage(nb: Path) -> Stage:
     def run(cfg: ReportConfig) -> None:
         execute_notebook(nb, cfg)
@@ -89,8 +101,10 @@ def stages() -> list[Stage]:
     data = Stage(name="data", run=_run_synth, outputs=lambda cfg: [cfg.data_dir / "stats.json"],
                  inputs=[ROOT / "mmkp_lib" / "synth"],
                  params=lambda cfg: {"smoke": cfg.smoke, "seed": cfg.seed, "sizes": synth_sizes(cfg.smoke)})
+    teacher = Stage(name="teacher", run=_run_teacher, outputs=lambda cfg: [teacher_cache(cfg)],
+                    inputs=[ROOT / "mmkp_lib" / "teacher"], params=lambda cfg: {"backend": "oracle", "seed": cfg.seed})
     notebooks = [_notebook_stage(nb) for nb in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))]
-    return [data] + notebooks
+    return [data, teacher] + notebooks
 
 
 def execute_notebook(nb: Path, cfg: ReportConfig) -> Path:
