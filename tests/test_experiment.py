@@ -1,0 +1,160 @@
+"""mmkp_lib.experiment: the plan's names and configs, and ensure_run's reuse / predict / resume / retrain decisions,
+on the test-sized model and a 32-post benchmark (conftest's kp_data)."""
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mmkp_lib import runs
+from mmkp_lib.analysis import Run, display_label
+from mmkp_lib.experiment import (ExperimentConfig, RunSpec, ensure_run, ensure_runs, ensure_teacher, main_labels,
+                                 params_diff, plan, report_plan, run_name, run_status)
+from mmkp_lib.training.config import ConfigError
+
+
+@pytest.fixture(scope="module")
+def exp(kp_data, tmp_path_factory):
+    """A smoke experiment on kp_data with its own oracle cache and model cache (nothing under the repo)."""
+    work = tmp_path_factory.mktemp("exp")
+    cfg = ExperimentConfig(data=kp_data.data, work_dir=str(work), teacher_cache=str(work / "oracle.jsonl"),
+                           smoke=True).validated()
+    ensure_teacher(cfg, log=lambda m: None)
+    return cfg
+
+
+def test_plan_names_are_the_labels_the_analysis_parses(kp_data, tmp_path):
+    cfg = ExperimentConfig(data=kp_data.data, work_dir=str(tmp_path), zero_shot_model="tiny", seeds=(0,))
+    names = [s.name for s in plan(cfg)]
+    assert names == ["zero-shot-tiny", "sft-seed0", "cot-seed0", "multitask-seed0", "dyncot-g0.4-seed0"]
+    full = report_plan(cfg)
+    full_names = [s.name for s in full]
+    assert len(full_names) == len(set(full_names)) == 1 + 3 * 4 + 5  # the sweep's 0.4 is the main dyncot run
+    assert {"dyncot-g0.1-seed0", "dyncot-g1.6-seed0", "dyncot-gq0.3-seed0", "cot-seed2"} <= set(full_names)
+    assert not any(n.startswith("dyncot-") and n.endswith(("seed1", "seed2")) and "g0.4" not in n for n in full_names)
+    labels = {Run(name=n, predictions=[]).label for n in full_names if n != "zero-shot-tiny"}
+    assert labels == {"sft", "cot", "multitask", "dyncot-g0.4", "dyncot-g0.1", "dyncot-g0.2", "dyncot-g0.8",
+                      "dyncot-g1.6", "dyncot-gq0.3"}
+    assert display_label("dyncot-gq0.3") == "Dynamic CoT γ=q0.3"
+    assert main_labels(cfg)["dyncot"] == "dyncot-g0.4"
+    assert run_name("dyncot", 2, "q0.3") == "dyncot-gq0.3-seed2"
+
+
+def test_every_strategy_trains_the_same_steps_and_batch(kp_data, tmp_path):
+    cfg = ExperimentConfig(data=kp_data.data, work_dir=str(tmp_path), zero_shot_model="tiny")
+    trained = [s for s in report_plan(cfg) if s.train]
+    assert {(s.train["max_steps"], s.train["batch_size"], s.train["lr"]) for s in trained} == {
+        (cfg.max_steps, cfg.batch_size, cfg.lr)}
+    by = {s.name: s.train for s in trained}
+    assert by["dyncot-gq0.3-seed0"]["gamma"] == "q0.3" and by["dyncot-g0.1-seed0"]["gamma"] == 0.1
+    assert by["sft-seed1"]["seed"] == 1 and by["sft-seed1"]["model_seed"] == 0  # vary_model_seed=False
+    assert by["sft-seed0"]["teacher_cache"] is None and by["cot-seed0"]["teacher_cache"].endswith("oracle.jsonl")
+    assert Path(by["cot-seed0"]["out"]) == tmp_path.resolve() / "runs" / "cot-seed0"
+    varied = ExperimentConfig(data=kp_data.data, work_dir=str(tmp_path), vary_model_seed=True, seeds=(0, 3))
+    assert [s.train["model_seed"] for s in plan(varied, zero_shot=False, strategies=("sft",))] == [0, 3]
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("seeds", (0, 0), "distinct"), ("seeds", (), "non-empty"), ("gamma", -1, "gamma"),
+    ("sweep_gammas", (0.4, "q2"), "quantile"), ("scoring", "fast", "scoring"), ("max_steps", 0, "max_steps"),
+    ("data", "no/such/folder", "mmkp synth"), ("lr", 3.0, "lr"),
+])
+def test_bad_settings_fail_with_the_field_named(kp_data, tmp_path, field, value, match):
+    kwargs = {"data": kp_data.data, "work_dir": str(tmp_path), field: value}
+    with pytest.raises(ConfigError, match=match):
+        ExperimentConfig(**kwargs).validated()
+
+
+def test_smoke_paths_and_zero_shot_model(kp_data, tmp_path):
+    eff = ExperimentConfig(data=kp_data.data, work_dir=str(tmp_path), smoke=True).effective()
+    assert eff.model == eff.zero_shot_model == "tiny-test" and eff.runs_dir.endswith("runs-smoke")
+    assert eff.model_cache == str(tmp_path.resolve() / "cache" / "models")
+
+
+def test_params_diff_ignores_the_folder_and_compares_paths_resolved(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    saved = {"data": "data/synth", "out": "runs/a", "lr": 5e-4, "seeds": [0]}
+    wanted = {"data": str(tmp_path / "data" / "synth"), "out": "/elsewhere/a", "lr": 5e-4, "seeds": (0,)}
+    assert params_diff(saved, wanted) == {}
+    assert params_diff(saved, dict(wanted, lr=1e-3)) == {"lr": (5e-4, 1e-3)}
+
+
+@pytest.mark.slow  # trains (test-sized model, 6 steps)
+def test_ensure_run_reuses_predicts_resumes_and_retrains(exp):
+    spec = next(s for s in plan(exp, zero_shot=False) if s.name == "sft-seed0")
+    spec = RunSpec(**{**spec.to_dict(), "train": {**spec.train, "save_every": 3, "save_total_limit": 2}, "keep_checkpoints": True})
+    assert run_status(spec)[0] == "train"
+    logs = []
+    run = ensure_run(spec, log=logs.append)
+    assert run_status(spec) == ("complete", "trained 6 steps, test predictions match")
+    config = runs.read_config(run)
+    assert config["result"]["global_step"] == 6 and config["experiment"]["train_wall_s"] > 0
+    assert config["experiment"]["predict"]["posts"] == 8 and len(runs.read_predictions(run)) == 8
+    weights = run / runs.MODEL_DIR / "model.safetensors"
+    stamp = weights.stat().st_mtime_ns
+
+    logs.clear()
+    ensure_run(spec, log=logs.append)  # complete and matching: nothing happens
+    assert logs == ["sft-seed0: reused (trained 6 steps, test predictions match)"]
+    assert weights.stat().st_mtime_ns == stamp
+
+    (run / runs.PREDICTIONS).unlink()  # predictions lost: predict only, no training
+    assert run_status(spec)[0] == "predict"
+    ensure_run(spec, log=lambda m: None)
+    assert weights.stat().st_mtime_ns == stamp and len(runs.read_predictions(run)) == 8
+
+    longer = RunSpec(**{**spec.to_dict(), "predict": {**spec.predict, "max_new_tokens": 30}})
+    assert run_status(longer)[0] == "predict"  # another generation budget: predict again, keep the weights
+
+    # A run killed after its step-3 checkpoint: no final model, no result. It resumes and ends at step 6.
+    record = runs.read_config(run)
+    record.pop("result")
+    runs.write_json(runs.path(run, runs.CONFIG), record)
+    shutil.rmtree(run / runs.MODEL_DIR)
+    shutil.rmtree(run / "checkpoint-6")
+    assert run_status(spec) == ("resume", "interrupted; resumes from checkpoint-3")
+    ensure_run(spec, log=lambda m: None)
+    assert run_status(spec)[0] == "complete" and runs.read_config(run)["experiment"]["resumed"] is True
+
+    # Another learning rate under the same name: the old run is replaced, not reused.
+    other = RunSpec(**{**spec.to_dict(), "train": {**spec.train, "lr": 1e-3}})
+    status, why = run_status(other)
+    assert status == "retrain" and "'lr': (0.0005, 0.001)" in why
+    ensure_run(other, log=lambda m: None)
+    assert runs.read_config(run)["params"]["lr"] == 1e-3 and run_status(other)[0] == "complete"
+    assert run_status(spec)[0] == "retrain"
+
+
+@pytest.mark.slow  # trains in two worker processes
+def test_ensure_runs_in_parallel_workers_gives_the_in_process_numbers(exp, tmp_path):
+    dyn = next(s for s in plan(exp) if s.name == "dyncot-g0.4-seed0")
+    assert dyn.threads == 1
+    # Beside it, a worker that fails (its data is missing): the error names the run and shows its log's end,
+    # and the other worker still finishes its run.
+    broken = RunSpec(**{**dyn.to_dict(), "name": "broken-seed0", "out": str(tmp_path / "broken"),
+                        "train": {**dyn.train, "out": str(tmp_path / "broken"), "data": str(tmp_path / "missing")}})
+    logs = []
+    with pytest.raises(RuntimeError, match="broken-seed0 failed") as info:
+        ensure_runs([dyn, broken], workers=2, log=logs.append)
+    assert "missing" in str(info.value)
+    assert sum("started (process" in m for m in logs) == 2
+    assert run_status(dyn)[0] == "complete"
+    # The same spec in this process, into another folder: identical decisions and predictions.
+    twin = RunSpec(**{**dyn.to_dict(), "out": str(tmp_path / dyn.name), "train": {**dyn.train, "out": str(tmp_path / dyn.name)}})
+    ensure_runs([twin], log=lambda m: None)
+    assert runs.read_decisions(dyn.out) == runs.read_decisions(twin.out)
+    strip = lambda recs: [{k: v for k, v in r.items() if k != "generation_s"} for r in recs]  # noqa: E731
+    assert strip(runs.read_predictions(dyn.out)) == strip(runs.read_predictions(twin.out))
+
+
+def test_ensure_teacher_writes_oracle_rationales_once(kp_data, tmp_path):
+    cfg = ExperimentConfig(data=kp_data.data, work_dir=str(tmp_path), smoke=True)
+    logs = []
+    path = ensure_teacher(cfg, log=logs.append)
+    assert path == tmp_path.resolve() / "cache" / "teacher" / "synth" / "oracle.jsonl"
+    assert "oracle wrote 32 rationales" in logs[0]
+    ensure_teacher(cfg, log=logs.append)
+    assert logs[1].endswith("rationales for all 32 training posts")
+    with pytest.raises(FileNotFoundError, match="mmkp teacher"):
+        ensure_teacher(ExperimentConfig(data=kp_data.data, work_dir=str(tmp_path), teacher_backend="openai"),
+                       log=lambda m: None)
