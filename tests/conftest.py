@@ -1,11 +1,14 @@
-"""Session fixtures shared by the training and inference tests: a tiny dataset, teacher rationales, tiny VLMs.
+"""Session fixtures shared by the tests: a tiny dataset, teacher rationales, tiny VLMs, the smoke experiment.
 
-Each is built once per test session (per xdist worker) into a temporary folder,
-never into cache/ or data/.
+Each is built once per test session (per xdist worker; the smoke experiment once for all workers) into a
+temporary folder, never into cache/ or data/.
 """
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -55,3 +58,39 @@ def load(folder: str):
 def tiny_vlm(tiny_vlm_dir):
     """A fresh (model, processor) of the tiny LLaVA (fresh: tests train it)."""
     return load(tiny_vlm_dir)
+
+
+def _build_smoke_experiment(root: Path) -> SimpleNamespace:
+    """Data, oracle rationales and every run of notebook 05's smoke plan (one seed + the smoke gamma sweep)."""
+    from mmkp_lib.experiment import ExperimentConfig, ensure_runs, ensure_teacher, report_plan
+    from mmkp_lib.synth import SynthConfig, generate
+
+    data = root / "synth-smoke"
+    if not (data / "stats.json").is_file():
+        generate(SynthConfig(n_train=48, n_valid=12, n_test=12, image_size=32), data, progress=False)
+    cfg = ExperimentConfig(data=str(data), work_dir=str(root), smoke=True).validated()
+    ensure_teacher(cfg, log=lambda _: None)
+    specs = report_plan(cfg, seeds=(0,))
+    ensure_runs(specs, workers=1, log=lambda _: None)  # reuses what a killed session left complete
+    return SimpleNamespace(data=str(data), work_dir=str(root), runs_dir=cfg.effective().runs_dir,
+                           runs=[s.name for s in specs])
+
+
+@pytest.fixture(scope="session")
+def smoke_experiment(tmp_path_factory) -> SimpleNamespace:
+    """The smoke experiment notebook 05 reads (zero-shot, SFT, CoT, multi-task, Dynamic CoT g0.4 and gq0.3, seed 0).
+
+    About 15 s to build. Under pytest-xdist the workers share one copy: the first to ask builds it in the
+    session's shared temporary folder under a file lock, the others wait and reuse it. Tests must only read it.
+    """
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return _build_smoke_experiment(tmp_path_factory.mktemp("smoke-experiment"))
+    shared = tmp_path_factory.getbasetemp().parent  # one folder per session, common to all workers
+    root, done = shared / "smoke-experiment", shared / "smoke-experiment.done"
+    with open(shared / "smoke-experiment.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if the build fails
+        if not done.exists():
+            root.mkdir(exist_ok=True)
+            built = _build_smoke_experiment(root)
+            done.write_text(json.dumps(vars(built)))
+        return SimpleNamespace(**json.loads(done.read_text()))

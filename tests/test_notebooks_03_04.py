@@ -3,28 +3,14 @@
 One module for both, so that 04's smoke runs find 03's run folders in the same work folder (pytest-xdist's
 --dist loadfile keeps a module on one worker).
 """
-import json
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-NB03 = ROOT / "notebooks" / "03_sft_vs_cot.ipynb"
-NB04 = ROOT / "notebooks" / "04_dyncot.ipynb"
+from _notebooks import NOTEBOOKS, execute
+
+NB03 = NOTEBOOKS / "03_sft_vs_cot.ipynb"
+NB04 = NOTEBOOKS / "04_dyncot.ipynb"
 
 pytestmark = pytest.mark.slow  # executes notebooks that train
-
-
-def outputs_text(path: Path) -> str:
-    nb = json.loads(path.read_text())
-    parts = []
-    for cell in nb["cells"]:
-        for out in cell.get("outputs", []):
-            if out["output_type"] == "stream":
-                parts.append("".join(out["text"]))
-            elif "data" in out:
-                parts.append("".join(out["data"].get("text/markdown") or out["data"].get("text/plain") or ""))
-    return "\n".join(parts)
 
 
 @pytest.fixture(scope="module")
@@ -34,13 +20,6 @@ def work(tmp_path_factory):
     root = tmp_path_factory.mktemp("nb0304")
     generate(SynthConfig(n_train=48, n_valid=12, n_test=12, image_size=32), root / "synth-smoke", progress=False)
     return root
-
-
-def execute(nb: Path, out: Path, **params):
-    import papermill
-
-    papermill.execute_notebook(str(nb), str(out), parameters=params, cwd=str(ROOT), progress_bar=False)
-    return outputs_text(out)
 
 
 @pytest.fixture(scope="module")
