@@ -1,0 +1,104 @@
+"""The benchmark scripts still run: each CPU script in its --quick / --cpu-dry mode, and its figures are printed.
+
+These are smoke tests (the measured numbers are not asserted: speed belongs to
+the scripts, DESIGN.md "Tests and measurements"); they keep the scripts from
+rotting when the training, inference or model code changes under them.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+
+
+def _run(args: list[str], timeout: int = 240) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def _synth_data(tmp_path_factory) -> Path:
+    """A small embedded benchmark with oracle rationales (train split) in the formats the scripts read."""
+    from mmkp_lib.formats import load_posts
+    from mmkp_lib.synth import SynthConfig, generate
+
+    folder = tmp_path_factory.mktemp("bench-synth")
+    generate(SynthConfig(n_train=40, n_valid=8, n_test=16, image_size=32, seed=3), folder, progress=False)
+    assert len(load_posts(str(folder), split="train")) == 40
+    return folder
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory) -> tuple[Path, Path]:
+    folder = _synth_data(tmp_path_factory)
+    cache = folder / "oracle.jsonl"
+    proc = _run(["-m", "mmkp_lib.cli", "teacher", "--data", str(folder), "--backend", "oracle", "--out", str(cache)])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return folder, cache
+
+
+@pytest.mark.slow
+def test_bench_training_quick(synth, tmp_path):
+    folder, cache = synth
+    out = tmp_path / "train.json"
+    proc = _run([str(BENCH / "bench_training.py"), "--quick", "--data", str(folder), "--teacher-cache", str(cache),
+                 "--model-dir", str(tmp_path / "model"), "--json", str(out)])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    text = proc.stdout
+    assert "project / TRL samples/s (wall clock):" in text and "project / TRL samples/s (CPU time):" in text
+    assert "dyncot-lagged / cot, epoch 2:" in text and "dyncot-online / cot, epoch 2:" in text
+    assert "load average" in text
+    import json
+
+    summary = json.loads(out.read_text())
+    for name in ("project-sft", "trl-sft"):
+        (run,) = summary["trl"]["results"][name]
+        assert run["steps"] == 4 and run["samples_per_s"] > 0 and run["peak_rss_mb"] > 0
+        assert run["completion_tokens_per_row"] > 0
+    dyn = summary["dyncot"]["results"]
+    assert [len(r[0]["epochs"]) for r in dyn.values()] == [2, 2, 2]
+    assert all(e["cpu_seconds"] > 0 and e["steps"] == 4 for r in dyn.values() for e in r[0]["epochs"])
+    # gamma 1e9: lagged knows no loss in epoch 1 (all SFT) and switches every sample with a rationale in epoch 2
+    shares = dyn["dyncot-lagged"][0]["cot_share_per_epoch"]
+    assert shares["0"] == 0.0 and shares["1"] == 1.0
+    assert dyn["dyncot-online"][0]["cot_share_per_epoch"]["0"] == 1.0
+
+
+@pytest.mark.slow
+def test_bench_generation_quick(synth, tmp_path):
+    folder, _ = synth
+    out = tmp_path / "gen.json"
+    proc = _run([str(BENCH / "bench_generation.py"), "--quick", "--data", str(folder),
+                 "--model-dir", str(tmp_path / "model"), "--json", str(out)])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "batched speed-up per post" in proc.stdout
+    import json
+
+    kinds = json.loads(out.read_text())["kinds"]
+    for kind in ("sft", "cot"):
+        # the forced outputs are the targets, identical between batched and one-by-one generation
+        assert kinds[kind]["exact"] == kinds[kind]["posts"] == kinds[kind]["identical"]
+    assert kinds["cot"]["mean_tokens"] > kinds["sft"]["mean_tokens"]
+
+
+@pytest.mark.slow
+def test_gpu_check_cpu_dry():
+    proc = _run([str(BENCH / "gpu_check.py"), "--cpu-dry", "--strategies", "sft,dyncot"])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    lines = {line.split()[0]: line for line in proc.stdout.splitlines() if line.split()}
+    assert "sft" in lines and "dyncot" in lines and "MFU" in proc.stdout
+
+
+def test_gpu_check_refuses_without_gpu():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible: the refusal path is not reachable")
+    proc = _run([str(BENCH / "gpu_check.py")], timeout=120)
+    assert proc.returncode == 2
+    assert "no CUDA GPU" in proc.stderr and "--cpu-dry" in proc.stderr
