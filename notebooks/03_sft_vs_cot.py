@@ -40,6 +40,7 @@ workers = 2  # runs trained at once, one process and one thread each (1: one aft
 smoke = False  # test-sized model, a few steps and posts (CI)
 
 # %%
+# %matplotlib inline
 import pandas as pd
 from IPython.display import Markdown, display
 
