@@ -278,3 +278,44 @@ def test_load_model_rejects_a_folder_without_a_processor(tiny_dir, tmp_path):
     model.save_pretrained(tmp_path)  # weights and config only
     with pytest.raises((OSError, TypeError), match="preprocessor_config|processor"):
         load_model(str(tmp_path))
+
+
+# ---- vision warm-up -----------------------------------------------------------------------------------------------
+
+WARM_TEST = dict(warmup_steps=80, warmup_batch=32, warmup_images=512, warmup_eval=200)
+
+
+def test_warmup_learns_colour_and_goes_into_llava_with_all_keys(tmp_path):
+    from safetensors.torch import load_file
+
+    out = build_tiny(tmp_path / "warm", seed=0, config=TEST_TINY, vision_cache=tmp_path, **WARM_TEST)
+    info = json.loads((out / "build_info.json").read_text())
+    wu = info["vision_warmup"]
+    assert set(wu["accuracy"]) == {"colour", "shape", "scene", "object"}
+    # 80 steps on a 1-layer tower at 16 px: colour and scene are learnt (chance 1/8), shape needs the real recipe
+    assert wu["accuracy"]["colour"] > wu["accuracy_before"]["colour"] + 0.3
+    assert wu["accuracy"]["scene"] > wu["chance"]["scene"] + 0.4
+    cached = list(tmp_path.glob("vision-warmup-seed0-*"))
+    assert len(cached) == 1
+    tower = load_file(cached[0] / "model.safetensors")
+    llava = load_file(out / "model.safetensors")
+    # transformers 5 saves LLaVA's tower under its checkpoint name "vision_tower." (model.vision_tower in memory)
+    in_llava = {k.split("vision_tower.", 1)[1]: v for k, v in llava.items() if "vision_tower." in k}
+    assert in_llava.keys() == tower.keys()
+    assert all(torch.equal(in_llava[k], tower[k]) for k in tower)
+
+
+def test_warmup_cache_is_reused_and_training_is_deterministic(tmp_path, monkeypatch):
+    from mmkp_lib.models import vision_warmup
+    from mmkp_lib.models.tiny import make_image_processor, vision_config
+    from mmkp_lib.models.vision_warmup import WarmupConfig, warm_up_vision_tower, warmed_tower
+
+    cfg = WarmupConfig(steps=3, batch_size=8, n_images=32, n_eval=16, seed=3)
+    vc, ip = vision_config(TEST_TINY), make_image_processor(TEST_TINY.image_size)
+    a, _ = warm_up_vision_tower(vc, ip, cfg)
+    b, metrics = warmed_tower(vc, ip, cfg, cache_dir=tmp_path)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    monkeypatch.setattr(vision_warmup, "warm_up_vision_tower", lambda *a, **k: pytest.fail("cache not used"))
+    c, cached = warmed_tower(vc, ip, cfg, cache_dir=tmp_path)
+    assert "cached" in cached and cached["accuracy"] == metrics["accuracy"]
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), c.state_dict().values()))

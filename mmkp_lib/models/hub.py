@@ -5,7 +5,7 @@
     model, processor = load_model("Qwen/Qwen2.5-VL-3B-Instruct", dtype=torch.bfloat16, device="cuda")
 
 Names:
-    tiny        LLaVA (SigLIP 4x128 + Llama 4x192), warmed-up vision tower; about 3 min to build once on 2 cores
+    tiny        LLaVA (SigLIP 4x64 + Llama 4x192), warmed-up vision tower; about 4-5 min to build once on 2 cores
     tiny-test   the same layout, very small, no warm-up; builds in about a second (tests, smoke runs)
     tiny-qwen   a tiny random Qwen2-VL with the image-only processor (tests of the Qwen code path)
     smol        LLaVA with the pretrained SmolLM2-135M-Instruct language model (needs `make smol`)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from mmkp_lib.prompts import SPECIAL_TAGS
@@ -92,19 +92,18 @@ def build_smol(out_dir: str | os.PathLike, *, seed: int = 0, vision_cache: str |
     from transformers import LlamaConfig, LlavaForConditionalGeneration
 
     from mmkp_lib.models.tiny import (
-        DEFAULT_TINY, default_threads, llava_config, make_processor, save_atomically, set_generation_tokens,
+        BUILD_THREADS, DEFAULT_TINY, llava_config, make_processor, save_atomically, set_generation_tokens,
         torch_threads, vision_config,
     )
-    from mmkp_lib.models.vision_warmup import WarmupConfig, load_tower_into, warmed_tower
+    from mmkp_lib.models.vision_warmup import load_tower_into, warmed_tower
 
     t0 = time.time()
-    cfg = DEFAULT_TINY if warmup_steps is None else DEFAULT_TINY.__class__(**{**asdict(DEFAULT_TINY),
-                                                                              "warmup_steps": warmup_steps})
+    cfg = DEFAULT_TINY if warmup_steps is None else replace(DEFAULT_TINY, warmup_steps=warmup_steps)
     raw_tok, lm = load_smol_lm()
     tok = smol_tokenizer(raw_tok)
     processor = make_processor(tok, cfg.image_size, cfg.patch_size)
     info: dict = {"kind": "smol", "seed": seed, "gguf": GGUF_FILE, "config": asdict(cfg), "vocab": len(tok)}
-    with torch_threads(default_threads()):
+    with torch_threads(BUILD_THREADS):
         torch.manual_seed(seed)
         lm.resize_token_embeddings(len(tok), mean_resizing=True)
         text = {k: v for k, v in lm.config.to_dict().items() if k not in ("quantization_config", "_name_or_path")}
@@ -114,9 +113,8 @@ def build_smol(out_dir: str | os.PathLike, *, seed: int = 0, vision_cache: str |
         model.lm_head.load_state_dict(lm.lm_head.state_dict(), strict=True)
         set_generation_tokens(model, tok)
         if cfg.warmup_steps > 0:
-            tower, metrics = warmed_tower(vision_config(cfg), processor.image_processor,
-                                          WarmupConfig(steps=cfg.warmup_steps, seed=seed), cache_dir=vision_cache,
-                                          log=warmup_log)
+            tower, metrics = warmed_tower(vision_config(cfg), processor.image_processor, cfg.warmup(seed),
+                                          cache_dir=vision_cache, log=warmup_log)
             load_tower_into(model, tower)
             info["vision_warmup"] = metrics
     info["parameters"] = sum(p.numel() for p in model.parameters())

@@ -20,6 +20,7 @@ appear with which keyphrases is what the student learns.
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -29,7 +30,7 @@ LABELS = ("colour", "shape", "scene")
 
 @dataclass(frozen=True)
 class WarmupConfig:
-    steps: int = 1500  # optimiser steps (deterministic; about 0.1 s each on 2 cores for the default tower)
+    steps: int = 3000  # optimiser steps (deterministic; about 0.06-0.1 s each on 2 cores for the default tower)
     batch_size: int = 64  # images per step
     lr: float = 2e-3  # AdamW peak learning rate (linear ramp, cosine decay)
     weight_decay: float = 0.05
@@ -37,18 +38,20 @@ class WarmupConfig:
     n_images: int = 30000  # training pool, generated once (about 20 s); steps x batch / n_images = epochs
     n_eval: int = 2000  # held-out images (another random stream) for the reported accuracies
     draw_size: int = 64  # px the images are drawn at (the benchmark's size); the processor resizes them
+    n_shapes: int = 4  # first k of synth's SHAPES: the default benchmark's (SynthConfig.n_shapes)
+    n_colours: int = 8  # first k of synth's COLOURS (all of them)
     seed: int = 0
 
 
-def label_names() -> dict[str, tuple[str, ...]]:
-    """Every class the heads predict: all of the generator's colours, shapes and scenes."""
+def label_names(cfg: WarmupConfig = WarmupConfig()) -> dict[str, tuple[str, ...]]:
+    """The classes the heads predict: the first n_colours colours, first n_shapes shapes, every scene."""
     from mmkp_lib.synth import COLOURS, SCENES, SHAPES
 
-    return {"colour": tuple(COLOURS), "shape": tuple(SHAPES), "scene": tuple(SCENES)}
+    return {"colour": tuple(COLOURS[:cfg.n_colours]), "shape": tuple(SHAPES[:cfg.n_shapes]), "scene": tuple(SCENES)}
 
 
-def labelled_images(n: int, rng, draw_size: int = 64):
-    """n (image, labels) pairs from fresh latents; labels = indices into label_names() for colour, shape, scene.
+def labelled_images(n: int, rng, cfg: WarmupConfig = WarmupConfig()):
+    """n (image, labels) pairs from fresh latents; labels = indices into label_names(cfg) for colour, shape, scene.
 
     Sizes, distractors, noise and colour jitter follow the benchmark's default SynthConfig.
     """
@@ -57,7 +60,8 @@ def labelled_images(n: int, rng, draw_size: int = 64):
     from mmkp_lib.synth import SynthConfig, draw_image, sample_object
 
     sc = SynthConfig()
-    names = label_names()
+    names = label_names(cfg)
+    draw_size = cfg.draw_size
     images, labels = [], np.zeros((n, 3), dtype=np.int64)
     for i in range(n):
         scene = names["scene"][int(rng.integers(len(names["scene"])))]
@@ -129,24 +133,24 @@ def warm_up_vision_tower(vision_config, image_processor, cfg: WarmupConfig = War
 
     metrics: held-out accuracies before and after, per label; seconds spent
     generating data and training; the config. Deterministic given cfg.seed
-    (torch and numpy seeded here) on one machine and thread count.
+    (torch and numpy seeded here) and the torch thread count (builds use one).
     """
     import numpy as np
     import torch
     from transformers import SiglipVisionModel
 
     t0 = time.time()
-    names = label_names()
+    names = label_names(cfg)
     rng = np.random.default_rng([cfg.seed, 1])  # the tower's data stream, apart from any benchmark seed
-    images, labels = labelled_images(cfg.n_images, rng, cfg.draw_size)
+    images, labels = labelled_images(cfg.n_images, rng, cfg)
     pixels, labels = pixel_tensor(images, image_processor), torch.from_numpy(labels)
-    eval_images, eval_labels = labelled_images(cfg.n_eval, np.random.default_rng([cfg.seed, 2]), cfg.draw_size)
+    eval_images, eval_labels = labelled_images(cfg.n_eval, np.random.default_rng([cfg.seed, 2]), cfg)
     eval_pixels, eval_labels = pixel_tensor(eval_images, image_processor), torch.from_numpy(eval_labels)
     del images, eval_images
     t_data = time.time() - t0
 
     torch.manual_seed(cfg.seed)
-    tower = SiglipVisionModel(vision_config)
+    tower = SiglipVisionModel(copy.deepcopy(vision_config))  # a copy: saving stamps fields onto the config
     net = _probe_net(tower, {k: len(v) for k, v in names.items()})
     before = accuracy(net, eval_pixels, eval_labels)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -199,7 +203,9 @@ def warmup_fingerprint(vision_config, image_processor, cfg: WarmupConfig) -> str
     import hashlib
     import json
 
-    vc = {k: v for k, v in vision_config.to_dict().items() if k not in ("transformers_version", "_name_or_path")}
+    # Architecture fields only: save_pretrained stamps architectures/dtype/version onto a config object.
+    volatile = ("transformers_version", "architectures", "dtype", "torch_dtype")
+    vc = {k: v for k, v in vision_config.to_dict().items() if k not in volatile and not k.startswith("_")}
     ip = {k: getattr(image_processor, k, None) for k in ("size", "image_mean", "image_std", "resample")}
     blob = json.dumps([WARMUP_VERSION, vc, {k: str(v) for k, v in ip.items()}, asdict(cfg)], sort_keys=True,
                       default=str)
@@ -252,7 +258,7 @@ def main(argv=None) -> int:
     import argparse
     import json
 
-    from mmkp_lib.models.tiny import DEFAULT_TINY, default_threads, make_image_processor, torch_threads, vision_config
+    from mmkp_lib.models.tiny import BUILD_THREADS, DEFAULT_TINY, make_image_processor, torch_threads, vision_config
 
     p = argparse.ArgumentParser(description=main.__doc__)
     p.add_argument("--steps", type=int, default=WarmupConfig.steps)
@@ -263,7 +269,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     cfg = WarmupConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, n_images=args.n_images,
                        seed=args.seed)
-    with torch_threads(default_threads()):
+    with torch_threads(BUILD_THREADS):
         _, metrics = warm_up_vision_tower(vision_config(DEFAULT_TINY), make_image_processor(DEFAULT_TINY.image_size),
                                           cfg, log=print)
     print(json.dumps(metrics, indent=2))
