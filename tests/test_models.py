@@ -319,3 +319,23 @@ def test_warmup_cache_is_reused_and_training_is_deterministic(tmp_path, monkeypa
     c, cached = warmed_tower(vc, ip, cfg, cache_dir=tmp_path)
     assert "cached" in cached and cached["accuracy"] == metrics["accuracy"]
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), c.state_dict().values()))
+
+
+def test_a_stock_qwen_folder_loads_without_torchvision(qwen, tmp_path):
+    """A folder saved by transformers' own Qwen2VLProcessor (as on the hub) gets the image-only processor here."""
+    from mmkp_lib.models.hub import _torchvision_imports
+
+    if _torchvision_imports():
+        pytest.skip("torchvision imports here: AutoProcessor handles stock Qwen folders")
+    model, processor = qwen
+    model.save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    cfg_path = tmp_path / "processor_config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["processor_class"] = "Qwen2VLProcessor"
+    cfg_path.write_text(json.dumps(cfg))
+    with pytest.warns(UserWarning, match="torchvision"):
+        _, proc = load_model(str(tmp_path))
+    assert type(proc).__name__ == "Qwen2VLImageOnlyProcessor"
+    batch = proc(text=["<|vision_start|><|image_pad|><|vision_end|>x"], images=_images(1), return_tensors="pt")
+    assert "mm_token_type_ids" in batch and batch["image_grid_thw"].tolist() == [[1, 8, 8]]
