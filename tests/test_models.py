@@ -132,8 +132,10 @@ def test_image_token_count_matches_processor_expansion(tiny):
     assert feats.pooler_output[0].shape[0] == n_tokens
     assert image_size(processor) == (TEST_TINY.image_size,) * 2
     assert max_pixels(processor) == TEST_TINY.image_size ** 2
+    set_max_pixels(processor, 64 * 64)  # a limit the fixed 16x16 already meets: no-op
+    assert image_size(processor) == (TEST_TINY.image_size,) * 2
     with pytest.raises(ValueError, match="fixed input size"):
-        set_max_pixels(processor, 64 * 64)
+        set_max_pixels(processor, 8 * 8)
 
 
 def test_save_reload_gives_identical_logits(tiny_dir, tiny, tmp_path):

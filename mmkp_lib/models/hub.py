@@ -240,13 +240,14 @@ def set_max_pixels(processor, n: int) -> None:
     """Limit a dynamic-resolution processor (Qwen-VL) to at most n pixels per image.
 
     Fixed-size processors (the tiny LLaVA: SigLIP's position embeddings are
-    learned for one size) refuse a different size with an error.
+    learned for one size) already meet any limit >= their size (a no-op) and
+    refuse a smaller one with an error.
     """
     fixed = image_size(processor)
     if fixed:
-        if n != fixed[0] * fixed[1]:
+        if n < fixed[0] * fixed[1]:
             raise ValueError(f"this model's processor resizes every image to {fixed[0]}x{fixed[1]} px "
-                             f"(its vision tower has a fixed input size); max_pixels={n} cannot change that")
+                             f"(its vision tower has a fixed input size); max_pixels={n} is below that")
         return
     ip = processor.image_processor
     size = dict(ip.size)
