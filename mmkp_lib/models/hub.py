@@ -189,18 +189,23 @@ def _torchvision_imports() -> bool:
     return True
 
 
-def language_model_of(model):
-    """(prefix, module) of a VLM's language model (decoder without lm_head), for LLaVA/Qwen-VL/Idefics-style models."""
-    for prefix in ("model.language_model", "language_model", "model.text_model", "model.model"):
+def find_submodule(model, candidates: tuple[str, ...], what: str):
+    """(dotted name, module) of the first of `candidates` that `model` has; a clear error naming them all if none."""
+    for name in candidates:
         obj = model
-        for part in prefix.split("."):
+        for part in name.split("."):
             obj = getattr(obj, part, None)
             if obj is None:
                 break
         if obj is not None:
-            return prefix, obj
-    raise ValueError(f"cannot find the language model inside {type(model).__name__} "
-                     "(looked for model.language_model, language_model, model.text_model, model.model)")
+            return name, obj
+    raise ValueError(f"cannot find the {what} inside {type(model).__name__} (looked for {', '.join(candidates)})")
+
+
+def language_model_of(model):
+    """(prefix, module) of a VLM's language model (decoder without lm_head), for LLaVA/Qwen-VL/Idefics-style models."""
+    return find_submodule(model, ("model.language_model", "language_model", "model.text_model", "model.model"),
+                          "language model")
 
 
 def lora_target_modules(model) -> list[str]:

@@ -29,16 +29,10 @@ RESUME_MAY_CHANGE = ("out", "tqdm", "num_workers", "eval_batch_size", "save_tota
 
 def vision_tower_of(model):
     """(name, module) of a VLM's vision encoder: LLaVA's vision_tower, Qwen-VL's visual."""
-    for name in ("model.vision_tower", "vision_tower", "model.visual", "visual", "model.vision_model"):
-        obj = model
-        for part in name.split("."):
-            obj = getattr(obj, part, None)
-            if obj is None:
-                break
-        if obj is not None:
-            return name, obj
-    raise ValueError(f"cannot find the vision tower of {type(model).__name__} "
-                     "(looked for model.vision_tower, vision_tower, model.visual, visual, model.vision_model)")
+    from mmkp_lib.models.hub import find_submodule
+
+    return find_submodule(model, ("model.vision_tower", "vision_tower", "model.visual", "visual", "model.vision_model"),
+                          "vision tower")
 
 
 def projector_names(model) -> list[str]:
