@@ -158,3 +158,22 @@ def test_ensure_teacher_writes_oracle_rationales_once(kp_data, tmp_path):
     with pytest.raises(FileNotFoundError, match="mmkp teacher"):
         ensure_teacher(ExperimentConfig(data=kp_data.data, work_dir=str(tmp_path), teacher_backend="openai"),
                        log=lambda m: None)
+
+
+@pytest.mark.parametrize("notebook", ["03_sft_vs_cot", "04_dyncot", "05_breakdowns"])
+def test_notebook_defaults_are_the_experiments(notebook):
+    """Notebooks 03, 04 and 05 share run folders only if their parameters give the same TrainConfig: their literal
+    defaults must equal ExperimentConfig's (the report's embedded experiment and its runs stage)."""
+    import ast
+
+    import jupytext
+
+    source = Path(__file__).resolve().parents[1] / "notebooks" / f"{notebook}.py"
+    cell = next(c for c in jupytext.read(source).cells if "parameters" in c.metadata.get("tags", []))
+    params = {node.targets[0].id: ast.literal_eval(node.value) for node in ast.parse(cell.source).body
+              if isinstance(node, ast.Assign)}
+    defaults = ExperimentConfig()
+    shared = [k for k in params if hasattr(defaults, k) and k != "seeds"]  # 05: seeds is a count there
+    assert {"data", "model", "max_steps", "batch_size", "lr", "eval_every", "max_new_tokens", "workers"} <= set(shared)
+    assert {k: params[k] for k in shared} == {k: getattr(defaults, k) for k in shared}
+    assert params["seed"] == defaults.seeds[0] and params["smoke"] is False

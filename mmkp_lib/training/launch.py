@@ -151,8 +151,11 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, lo
     log(report.summary())
 
     use_bf16 = cfg.bf16 if cfg.bf16 is not None else bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    # bf16 weights on a GPU (what TRL/LLaMA-Factory do for VLMs); on a CPU fp32 master weights under bf16 autocast,
+    # because a tiny model's late, small AdamW updates vanish in bf16 weights
+    on_gpu = torch.cuda.is_available()
     model, processor = load_model(cfg.model, seed=cfg.model_seed, cache_dir=cfg.model_cache, max_pixels=cfg.max_pixels,
-                                  dtype=torch.bfloat16 if use_bf16 else None)
+                                  dtype=torch.bfloat16 if use_bf16 and on_gpu else None)
     set_seed(cfg.seed)  # LoRA's initialisation and the data order do not depend on how the model was built
     model = prepare_model(model, cfg)
     counts = trainable_parameters(model)
