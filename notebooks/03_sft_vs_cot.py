@@ -29,6 +29,9 @@
 data = "data/synth"  # benchmark folder (train/valid/test .jsonl); `mmkp synth --out data/synth`
 work_dir = "."  # where cache/ (teacher rationales, models) and runs/ live
 model = "tiny"  # student: tiny | smol | hub id | local folder
+lora = False  # LoRA on the language model instead of full fine-tuning (the GPU setting for 3B/7B models)
+max_pixels = None  # downscale larger images first (Qwen2.5-VL on GPU: e.g. 401408); None: as they are
+teacher_backend = "oracle"  # whose rationales: oracle (written here) | openai | hf (notebook 02 writes them)
 zero_shot_model = "auto"  # zero-shot row: auto = smol when installed (`make smol`), else the untrained student
 seed = 0  # training seed: runs are named <strategy>-seed<seed>
 max_steps = 400  # optimizer steps per strategy (the same for all)
@@ -48,7 +51,8 @@ from mmkp_lib.experiment import ExperimentConfig, describe, ensure_runs, ensure_
 
 cfg = ExperimentConfig(data=data, work_dir=work_dir, model=model, zero_shot_model=zero_shot_model, seeds=(seed,),
                        max_steps=max_steps, batch_size=batch_size, lr=lr, eval_every=eval_every,
-                       max_new_tokens=max_new_tokens, workers=workers, smoke=smoke).validated()
+                       max_new_tokens=max_new_tokens, workers=workers, smoke=smoke, lora=lora, max_pixels=max_pixels,
+                       teacher_backend=teacher_backend).validated()
 eff = cfg.effective()  # smoke sizes applied, paths resolved
 specs = plan(cfg, strategies=("sft", "cot", "multitask"))
 print(f"student {eff.model}, zero-shot {eff.zero_shot_model}; {eff.max_steps} steps x {eff.batch_size} posts, "

@@ -30,6 +30,9 @@
 data = "data/synth"  # benchmark folder (train/valid/test .jsonl); `mmkp synth --out data/synth`
 work_dir = "."  # where cache/ (teacher rationales, models) and runs/ live
 model = "tiny"  # student: tiny | smol | hub id | local folder
+lora = False  # LoRA on the language model instead of full fine-tuning (the GPU setting for 3B/7B models)
+max_pixels = None  # downscale larger images first (Qwen2.5-VL on GPU: e.g. 401408); None: as they are
+teacher_backend = "oracle"  # whose rationales: oracle (written here) | openai | hf (notebook 02 writes them)
 gamma = 0.4  # threshold on the SFT answer loss (nats/token), or "qX": the X share of lowest losses per batch
 scoring = "online"  # online: L_sft from an extra no-grad forward each step (exact) | lagged: from the last SFT visit
 seed = 0  # training seed: runs are named <label>-seed<seed>
@@ -51,7 +54,8 @@ from mmkp_lib.training import parse_gamma
 
 cfg = ExperimentConfig(data=data, work_dir=work_dir, model=model, gamma=gamma, scoring=scoring, seeds=(seed,),
                        max_steps=max_steps, batch_size=batch_size, lr=lr, eval_every=eval_every,
-                       max_new_tokens=max_new_tokens, workers=workers, smoke=smoke).validated()
+                       max_new_tokens=max_new_tokens, workers=workers, smoke=smoke, lora=lora, max_pixels=max_pixels,
+                       teacher_backend=teacher_backend).validated()
 eff = cfg.effective()
 g = parse_gamma(gamma)
 # SFT and Fine-tune-CoT are notebook 03's runs with the same settings: reused when they exist.

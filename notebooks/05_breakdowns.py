@@ -34,6 +34,9 @@
 data = "data/synth"  # benchmark folder (train/valid/test .jsonl); `mmkp synth --out data/synth`
 work_dir = "."  # where cache/ (teacher rationales, models) and runs/ live
 model = "tiny"  # student: tiny | smol | hub id | local folder
+lora = False  # LoRA on the language model instead of full fine-tuning (the GPU setting for 3B/7B models)
+max_pixels = None  # downscale larger images first (Qwen2.5-VL on GPU: e.g. 401408); None: as they are
+teacher_backend = "oracle"  # whose rationales: oracle (written here) | openai | hf (notebook 02 writes them)
 zero_shot_model = "auto"  # zero-shot row: "auto" means smol when installed (`make smol`), else the untrained student
 seed = 0  # first training seed: runs <strategy>-seed<seed>, -seed<seed+1>, ...
 seeds = 0  # training seeds per strategy (0: 3, or 1 when smoke); each number is their mean and spread
@@ -81,7 +84,8 @@ n_seeds = seeds or (1 if smoke else 3)
 cfg = ExperimentConfig(data=data, work_dir=work_dir, model=model, zero_shot_model=zero_shot_model,
                        seeds=tuple(range(seed, seed + n_seeds)), gamma=gamma, max_steps=max_steps,
                        batch_size=batch_size, lr=lr, eval_every=eval_every, max_new_tokens=max_new_tokens,
-                       workers=workers, smoke=smoke).validated()
+                       workers=workers, smoke=smoke, lora=lora, max_pixels=max_pixels,
+                       teacher_backend=teacher_backend).validated()
 eff = cfg.effective()  # smoke sizes applied, paths resolved
 specs = report_plan(cfg, seeds=cfg.seeds)  # zero-shot, 4 strategies x seeds, the gamma sweep on the first seed
 LABELS = main_labels(cfg)  # the paper's rows -> run labels ("dyncot" -> "dyncot-g0.4")

@@ -177,3 +177,74 @@ def test_notebook_defaults_are_the_experiments(notebook):
     assert {"data", "model", "max_steps", "batch_size", "lr", "eval_every", "max_new_tokens", "workers"} <= set(shared)
     assert {k: params[k] for k in shared} == {k: getattr(defaults, k) for k in shared}
     assert params["seed"] == defaults.seeds[0] and params["smoke"] is False
+
+
+def test_runs_go_seed_by_seed_and_slowest_first_within_a_seed(kp_data, tmp_path):
+    from mmkp_lib.experiment.execute import _run_order
+
+    cfg = ExperimentConfig(data=kp_data.data, work_dir=str(tmp_path), zero_shot_model="tiny")
+    order = [s.name for s in _run_order(report_plan(cfg))]
+    first_wave = order[:order.index("multitask-seed1")]
+    assert order[0] == "multitask-seed0" and "zero-shot-tiny" in first_wave and "dyncot-gq0.3-seed0" in first_wave
+    assert order[-4:] == ["multitask-seed2", "cot-seed2", "dyncot-g0.4-seed2", "sft-seed2"]
+
+
+def test_workers_are_pinned_one_gpu_each(exp, monkeypatch):
+    """With CUDA, ensure_runs gives each worker one of the visible GPUs and never two runs the same one at once."""
+    import torch
+
+    from mmkp_lib.experiment import execute
+
+    specs = [s for s in plan(exp) if s.train]  # 4 runs, none complete in these fresh folders
+    specs = [RunSpec(**{**s.to_dict(), "out": s.out + "-gpu"}) for s in specs]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5,7")
+    assert execute.visible_gpus() == ["3", "5"]  # the first device_count() of the listed ones
+
+    launched, in_use = [], set()
+
+    class FakeProcess:  # finishes on its second poll, so two runs overlap
+        pid = 0
+
+        def __init__(self, cmd, env, **kw):
+            gpu = env["CUDA_VISIBLE_DEVICES"]
+            assert gpu not in in_use, "two runs on one GPU"
+            in_use.add(gpu)
+            launched.append(gpu)
+            self.gpu, self.polls = gpu, 0
+
+        def poll(self):
+            self.polls += 1
+            if self.polls < 2:
+                return None
+            in_use.discard(self.gpu)
+            return 0
+
+    monkeypatch.setattr(execute.subprocess, "Popen", FakeProcess)
+    monkeypatch.setattr(execute.time, "sleep", lambda s: None)
+    messages = []
+    execute.ensure_runs(specs, workers=4, log=messages.append)
+    assert len(launched) == 4 and set(launched) == {"3", "5"}
+    assert any("2 GPU(s) here: 2 run(s) at a time" in m for m in messages)
+
+
+def test_settings_and_cluster_commands(exp, tmp_path):
+    """`--set` reads JSON values and names unknown fields; `--commands` writes, per missing run, a training line
+    under the launcher (configs saved beside) and the one-process prediction line."""
+    from mmkp_lib.experiment.__main__ import parse_settings, run_commands
+
+    assert parse_settings(["lora=true", "seeds=[0, 1]", "model=Qwen/Qwen2.5-VL-3B-Instruct", "gamma=q0.3"]) == {
+        "lora": True, "seeds": [0, 1], "model": "Qwen/Qwen2.5-VL-3B-Instruct", "gamma": "q0.3"}
+    with pytest.raises(SystemExit, match="not an ExperimentConfig field.*max_steps"):
+        parse_settings(["max_step=5"])
+    with pytest.raises(SystemExit, match="NAME=VALUE"):
+        parse_settings(["lora"])
+    specs = [RunSpec(**{**s.to_dict(), "out": str(tmp_path / s.name)}) for s in plan(exp)]
+    lines = run_commands(specs, "accelerate launch --num_processes 4", tmp_path / ".plans")
+    train_lines = [ln for ln in lines if " -m mmkp_lib.cli train " in ln]
+    assert len(train_lines) == 4 and all(ln.startswith("accelerate launch --num_processes 4 -m") for ln in train_lines)
+    assert sum(" -m mmkp_lib.experiment --spec " in ln for ln in lines) == 5  # zero-shot too
+    saved = json.loads((tmp_path / ".plans" / "sft-seed0.train.json").read_text())
+    assert saved == next(s.train for s in specs if s.name == "sft-seed0")
+    assert ExperimentConfig(**{"data": exp.data, **parse_settings(["lora=true"])}).validated().lora is True

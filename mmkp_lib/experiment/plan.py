@@ -1,0 +1,252 @@
+"""The plan: which run folders an experiment needs (RunSpec), what each name means, and what a folder still needs.
+
+    from mmkp_lib.experiment import ExperimentConfig, plan, report_plan, describe
+    specs = report_plan(ExperimentConfig())    # zero-shot, 4 strategies x seeds 0-2, the gamma sweep on seed 0
+    describe(specs)                            # a row per run: status (complete | predict | resume | train | retrain)
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from mmkp_lib import runs
+from mmkp_lib.experiment.config import ExperimentConfig
+from mmkp_lib.training.config import STRATEGIES, TrainConfig, parse_gamma
+
+# TrainConfig fields that change no trained number (launch.RESUME_MAY_CHANGE), plus `out`: a run that moved
+# with its work folder is still the same run.
+_IGNORED_PARAMS = ("out", "tqdm", "num_workers", "eval_batch_size", "save_total_limit")
+_PATH_PARAMS = ("data", "teacher_cache", "model_cache")
+STATUSES = ("complete", "predict", "resume", "train", "retrain")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run folder and everything that makes it: a TrainConfig (or zero-shot settings) and the test prediction.
+
+    JSON-serialisable (`to_dict`/`from_dict`), so a worker process receives exactly what the planner meant.
+    """
+
+    name: str  # folder name under runs_dir: "<label>-seed<k>" or "zero-shot-<model>"
+    out: str  # the run folder (absolute)
+    train: dict | None  # TrainConfig.to_dict(); None for zero-shot
+    zero_shot: dict | None  # predict_zero_shot keyword arguments; None for trained runs
+    predict: dict  # split, limit, batch_size, max_new_tokens of the test prediction
+    threads: int = 1  # torch threads the run uses (recorded; results differ in the last bits across thread counts)
+    keep_checkpoints: bool = False  # a finished run keeps model/ only (checkpoints are for resuming)
+
+    @property
+    def kind(self) -> str:
+        return "zero-shot" if self.train is None else "train"
+
+    @property
+    def strategy(self) -> str:
+        return "zero-shot" if self.train is None else self.train["strategy"]
+
+    def train_config(self) -> TrainConfig:
+        if self.train is None:
+            raise ValueError(f"{self.name} is a zero-shot run: it has no TrainConfig")
+        return TrainConfig.from_dict(self.train)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunSpec":
+        return cls(**d)
+
+
+def run_name(strategy: str, seed: int, gamma: float | str | None = None) -> str:
+    """"sft-seed0", "dyncot-g0.4-seed1", "dyncot-gq0.3-seed0" (the labels mmkp_lib.analysis parses)."""
+    if strategy == "dyncot":
+        return f"dyncot-g{parse_gamma(0.4 if gamma is None else gamma)}-seed{seed}"
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy={strategy!r}: one of {', '.join(STRATEGIES)}")
+    return f"{strategy}-seed{seed}"
+
+
+def main_labels(cfg: ExperimentConfig) -> dict[str, str]:
+    """The analysis label of each of the paper's rows in this experiment: {"sft": "sft", ..., "dyncot": "dyncot-g0.4"}."""
+    eff = cfg.effective()
+    return {"zero-shot": "zero-shot", "sft": "sft", "cot": "cot", "multitask": "multitask",
+            "dyncot": f"dyncot-g{parse_gamma(eff.gamma)}"}
+
+
+def train_config(cfg: ExperimentConfig, strategy: str, seed: int, gamma: float | str | None = None) -> TrainConfig:
+    """The TrainConfig of one planned run (validated)."""
+    eff = cfg.effective()
+    name = run_name(strategy, seed, gamma if gamma is not None else eff.gamma)
+    return TrainConfig(
+        data=eff.data, out=str(Path(eff.runs_dir) / name), strategy=strategy,
+        teacher_cache=eff.teacher_cache if strategy != "sft" else None,
+        gamma=(gamma if gamma is not None else eff.gamma) if strategy == "dyncot" else 0.4,
+        scoring=eff.scoring, model=eff.model, model_seed=seed if eff.vary_model_seed else 0,
+        model_cache=eff.model_cache, max_steps=eff.max_steps, batch_size=eff.batch_size, lr=eff.lr,
+        eval_every=eff.eval_every, eval_samples=eff.eval_samples, eval_batch_size=min(eff.eval_samples, 32),
+        max_new_tokens=eff.max_new_tokens, seed=seed, limit_train=eff.limit_train or None, bf16=eff.bf16,
+        save_every=eff.save_every, save_total_limit=1, log_every=min(10, eff.max_steps), lora=eff.lora,
+        max_pixels=eff.max_pixels,
+    )
+
+
+def _predict_settings(eff: ExperimentConfig) -> dict:
+    return {"split": "test", "limit": eff.test_limit or None, "batch_size": eff.predict_batch_size,
+            "max_new_tokens": eff.max_new_tokens}
+
+
+def train_spec(cfg: ExperimentConfig, strategy: str, seed: int, gamma: float | str | None = None) -> RunSpec:
+    eff = cfg.effective()
+    tc = train_config(cfg, strategy, seed, gamma)
+    return RunSpec(name=tc.name, out=tc.out, train=tc.to_dict(), zero_shot=None, predict=_predict_settings(eff),
+                   threads=eff.threads)
+
+
+def zero_shot_spec(cfg: ExperimentConfig) -> RunSpec:
+    """The zero-shot row: `zero_shot_model` (smol when installed) prompted, never trained."""
+    eff = cfg.effective()
+    name = f"zero-shot-{Path(eff.zero_shot_model).name}"
+    settings = dict(_predict_settings(eff), max_new_tokens=eff.zero_shot_max_new_tokens)
+    zs = {"model_name": eff.zero_shot_model, "data": eff.data, "model_seed": 0, "model_cache": eff.model_cache,
+          "max_pixels": eff.max_pixels}
+    return RunSpec(name=name, out=str(Path(eff.runs_dir) / name), train=None, zero_shot=zs, predict=settings,
+                   threads=eff.threads)
+
+
+def plan(cfg: ExperimentConfig, *, strategies: Sequence[str] = STRATEGIES, seeds: Sequence[int] | None = None,
+         zero_shot: bool = True, sweep: bool = False) -> list[RunSpec]:
+    """Run specs: zero-shot (once), then each strategy x seed (dyncot at cfg.gamma), then the gamma sweep on the
+    first seed (sweep=True; the main gamma is not repeated). Names are unique."""
+    eff = cfg.effective()
+    seeds = tuple(seeds) if seeds is not None else eff.seeds
+    specs = [zero_shot_spec(cfg)] if zero_shot else []
+    for seed in seeds:
+        for strategy in strategies:
+            specs.append(train_spec(cfg, strategy, seed))
+    if sweep:
+        for g in eff.sweep_gammas:
+            specs.append(train_spec(cfg, "dyncot", seeds[0], g))
+    unique: dict[str, RunSpec] = {}
+    for s in specs:
+        unique.setdefault(s.name, s)
+    return list(unique.values())
+
+
+def report_plan(cfg: ExperimentConfig, seeds: Sequence[int] | None = None) -> list[RunSpec]:
+    """Issue 6's full report: zero-shot, every strategy for each seed (default 0, 1, 2; smoke: 0), and the gamma
+    sweep on the first seed."""
+    if seeds is None:
+        seeds = (0,) if cfg.smoke else (0, 1, 2)
+    return plan(cfg, seeds=seeds, sweep=True)
+
+
+# ---- status: what a run folder still needs ----------------------------------------------------------------------
+
+def _same_path(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a == b
+    return os.path.realpath(str(a)) == os.path.realpath(str(b))
+
+
+def params_diff(saved: dict[str, Any], wanted: dict[str, Any]) -> dict[str, tuple]:
+    """{name: (saved, wanted)} of the parameters that differ (paths compared resolved; `out` and the like ignored)."""
+    diff = {}
+    for k in sorted(set(saved) | set(wanted)):
+        if k in _IGNORED_PARAMS:
+            continue
+        a, b = saved.get(k), wanted.get(k)
+        if k in _PATH_PARAMS or k == "data":
+            same = _same_path(a, b)
+        else:
+            same = a == b or (isinstance(a, list) and tuple(a) == b)
+        if not same:
+            diff[k] = (a, b)
+    return diff
+
+
+def _expected_test_posts(spec: RunSpec) -> int:
+    from mmkp_lib.formats import load_posts
+
+    data = spec.train["data"] if spec.train else spec.zero_shot["data"]
+    n = len(load_posts(data, split=spec.predict["split"]))
+    return min(n, spec.predict["limit"]) if spec.predict["limit"] else n
+
+
+def _prediction_matches(spec: RunSpec, config: dict) -> bool:
+    run = Path(spec.out)
+    pred, metrics = runs.prediction_files(spec.predict["split"])
+    if not (run / pred).is_file() or not (run / metrics).is_file():
+        return False
+    done = (config.get("experiment") or {}).get("predict")
+    if done is None:  # predicted outside ensure_run: trust metrics.json's own record
+        m = runs.read_json(run / metrics)
+        done = {"split": m.get("split"), "max_new_tokens": m.get("max_new_tokens"),
+                "posts": (m.get("generation") or {}).get("posts")}
+    else:
+        done = dict(done)
+    want = {"split": spec.predict["split"], "max_new_tokens": spec.predict["max_new_tokens"],
+            "posts": _expected_test_posts(spec)}
+    return all(done.get(k) == v for k, v in want.items())
+
+
+def run_status(spec: RunSpec) -> tuple[str, str]:
+    """(status, why): complete | predict (trained, prediction missing or stale) | resume (checkpoint of the same
+    config) | train (no run yet) | retrain (the folder holds another config or a broken run)."""
+    run = Path(spec.out)
+    if not run.exists() or not any(run.iterdir()):
+        return "train", "no run folder yet"
+    cfg_file = runs.path(run, runs.CONFIG)
+    if not cfg_file.is_file():
+        return "retrain", "the folder has no config.json (an interrupted start)"
+    config = runs.read_config(run)
+    if spec.train is None:
+        if config.get("kind") != "zero-shot":
+            return "retrain", f"config.json is a {config.get('kind')!r} run, not zero-shot"
+        diff = params_diff({k: config["params"].get(k) for k in ("model", "model_seed", "data")},
+                           {"model": spec.zero_shot["model_name"], "model_seed": spec.zero_shot["model_seed"],
+                            "data": spec.zero_shot["data"]})
+        if diff:
+            return "retrain", f"other zero-shot settings (name: (saved, wanted)) {diff}"
+        return ("complete", "zero-shot predictions match") if _prediction_matches(spec, config) else \
+            ("retrain", "zero-shot predictions missing or made with other settings")
+    diff = params_diff(config.get("params") or {}, spec.train)
+    if diff:
+        return "retrain", f"config.json differs (name: (saved, wanted)) {diff}"
+    result = config.get("result") or {}
+    trained = bool(result) and (run / runs.MODEL_DIR).is_dir() and result.get("global_step") == spec.train["max_steps"]
+    if trained:
+        if not runs.missing_parts(run, predicted=False) and _prediction_matches(spec, config):
+            return "complete", f"trained {result['global_step']} steps, test predictions match"
+        return "predict", "trained; test predictions missing or made with other settings"
+    ckpt = runs.last_checkpoint(run)
+    if ckpt is not None:
+        return "resume", f"interrupted; resumes from {ckpt.name}"
+    return "retrain", "interrupted before its first checkpoint"
+
+
+def describe(specs: Sequence[RunSpec]) -> list[dict[str, Any]]:
+    """A row per spec: name, strategy, seed, gamma, status and why (a notebook shows it before training)."""
+    rows = []
+    for s in specs:
+        status, why = run_status(s)
+        rows.append({"run": s.name, "strategy": s.strategy, "seed": (s.train or {}).get("seed"),
+                     "gamma": (s.train or {}).get("gamma") if s.strategy == "dyncot" else None,
+                     "steps": (s.train or {}).get("max_steps"), "batch": (s.train or {}).get("batch_size"),
+                     "status": status, "why": why})
+    return rows
+
+
+def run_times(folders: Sequence[str | os.PathLike]) -> list[dict[str, Any]]:
+    """A row per run folder: steps, batch, training and prediction wall seconds, threads (from config.json)."""
+    rows = []
+    for f in folders:
+        config = runs.read_config(f)
+        params, result, exp = config.get("params") or {}, config.get("result") or {}, config.get("experiment") or {}
+        rows.append({"run": Path(f).name, "strategy": params.get("strategy"), "steps": result.get("global_step"),
+                     "batch": params.get("batch_size"), "train_s": exp.get("train_wall_s"),
+                     "predict_s": exp.get("predict_wall_s"), "threads": exp.get("threads")})
+    return rows
+
+
