@@ -199,15 +199,9 @@ _COST_ORDER = {"multitask": 0, "cot": 1, "dyncot": 2, "sft": 3, "zero-shot": 4}
 
 
 def _run_order(specs: Sequence[RunSpec]) -> list[RunSpec]:
-    """Seed by seed in the plan's order (the first seed's runs, which notebooks 03/04 read, finish first), and
-    within one seed slowest first; zero-shot runs join the first seed."""
-    seeds = list(dict.fromkeys(s.train["seed"] for s in specs if s.train is not None))
-
-    def key(s: RunSpec) -> tuple[int, int]:
-        wave = 0 if s.train is None else seeds.index(s.train["seed"])
-        return wave, _COST_ORDER.get(s.strategy, 5)
-
-    return sorted(specs, key=key)
+    """Wave by wave (the plan's: one per seed, then the gamma sweep), slowest first within a wave, so the first
+    seed's runs, which notebooks 03/04 read, finish first and the last runs to finish are short ones."""
+    return sorted(specs, key=lambda s: (s.wave, _COST_ORDER.get(s.strategy, 5)))
 
 
 def _run_parallel(specs: Sequence[RunSpec], workers: int, log, log_dir, gpus: Sequence[str] = ()) -> None:

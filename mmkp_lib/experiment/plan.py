@@ -37,6 +37,7 @@ class RunSpec:
     predict: dict  # split, limit, batch_size, max_new_tokens of the test prediction
     threads: int = 1  # torch threads the run uses (recorded; results differ in the last bits across thread counts)
     keep_checkpoints: bool = False  # a finished run keeps model/ only (checkpoints are for resuming)
+    wave: int = 0  # scheduling group: runs of wave 0 go first (plan: one wave per seed, then the gamma sweep)
 
     @property
     def kind(self) -> str:
@@ -118,16 +119,17 @@ def zero_shot_spec(cfg: ExperimentConfig) -> RunSpec:
 def plan(cfg: ExperimentConfig, *, strategies: Sequence[str] = STRATEGIES, seeds: Sequence[int] | None = None,
          zero_shot: bool = True, sweep: bool = False) -> list[RunSpec]:
     """Run specs: zero-shot (once), then each strategy x seed (dyncot at cfg.gamma), then the gamma sweep on the
-    first seed (sweep=True; the main gamma is not repeated). Names are unique."""
+    first seed (sweep=True; the main gamma is not repeated). Names are unique. Each seed is a scheduling wave and
+    the sweep the last one, so the main table's runs finish first."""
     eff = cfg.effective()
     seeds = tuple(seeds) if seeds is not None else eff.seeds
     specs = [zero_shot_spec(cfg)] if zero_shot else []
-    for seed in seeds:
+    for wave, seed in enumerate(seeds):
         for strategy in strategies:
-            specs.append(train_spec(cfg, strategy, seed))
+            specs.append(dataclasses.replace(train_spec(cfg, strategy, seed), wave=wave))
     if sweep:
         for g in eff.sweep_gammas:
-            specs.append(train_spec(cfg, "dyncot", seeds[0], g))
+            specs.append(dataclasses.replace(train_spec(cfg, "dyncot", seeds[0], g), wave=len(seeds)))
     unique: dict[str, RunSpec] = {}
     for s in specs:
         unique.setdefault(s.name, s)
