@@ -136,10 +136,36 @@ def execute_notebook(nb: Path, cfg: ReportConfig) -> Path:
     params = {k: v for k, v in cfg.notebook_parameters().items() if k in declared}
     papermill.execute_notebook(str(nb), str(executed), parameters=params, cwd=str(ROOT),
                                progress_bar=False, log_output=False)
-    body, _ = HTMLExporter().from_notebook_node(nbformat.read(str(executed), as_version=4))
+    body, _ = HTMLExporter().from_notebook_node(hoist_answer(nbformat.read(str(executed), as_version=4)))
     html_path = cfg.out / f"{nb.stem}.html"
     html_path.write_text(body, encoding="utf-8")
     return html_path
+
+
+def hoist_answer(notebook):
+    """The notebook with its computed answer also shown right under the title cell, for the rendered page.
+
+    A notebook states its question in its first cell; the answer needs the numbers computed further down, in
+    the cell tagged `answer`. Its Markdown output is copied into a cell after the first, so each HTML page opens
+    with its question and its answer (the executed .ipynb is left as it ran).
+    """
+    import nbformat
+
+    texts = []
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and "answer" in cell.metadata.get("tags", []):
+            for out in cell.get("outputs", []):
+                data = out.get("data", {})
+                if "text/markdown" in data:
+                    texts.append(data["text/markdown"])
+    if not texts or not notebook.cells:
+        return notebook
+    box = nbformat.v4.new_markdown_cell(
+        "> **Answer, from this run's numbers** (computed under *The answer* below):\n>\n"
+        + "\n>\n".join("> " + t.replace("\n", "\n> ") for t in texts))
+    box.metadata["tags"] = ["hoisted-answer"]
+    notebook.cells.insert(1, box)
+    return notebook
 
 
 def notebook_parameter_names(nb: Path) -> set[str]:

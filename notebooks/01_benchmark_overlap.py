@@ -201,7 +201,7 @@ plt.show()
 # %% [markdown]
 # ## Answer
 
-# %%
+# %% tags=["answer"]
 after = columns[f"re-split to {cfg.target_overlap:.2f}"]
 random_ = columns["random split"]
 Markdown(

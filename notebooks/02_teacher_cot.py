@@ -201,7 +201,7 @@ print("GPT-4o, " + estimate_cost(posts, "openai", "gpt-4o", max_think_words=max_
 # %% [markdown]
 # ## The answer, in this run's numbers
 
-# %%
+# %% tags=["answer"]
 from IPython.display import Markdown
 
 run_note = (f"this run wrote {summary.done} in {summary.elapsed_s:.1f} s" if summary.done

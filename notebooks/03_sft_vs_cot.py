@@ -96,7 +96,7 @@ plots.main_table_bars(table)
 # %% [markdown]
 # ## The answer
 
-# %%
+# %% tags=["answer"]
 def cell(label, group, metric="f1@M"):
     r = table[(table.label == label) & (table.group == group) & (table.metric == metric)].iloc[0]
     return f"{100 * r['mean']:.1f} [{100 * r['low']:.1f}, {100 * r['high']:.1f}]"

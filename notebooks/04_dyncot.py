@@ -101,7 +101,7 @@ plots.main_table_bars(table, groups=("all", "absent", "unseen"))
 # %% [markdown]
 # ## The answer
 
-# %%
+# %% tags=["answer"]
 tables = A.build_tables(test, run_list, train)
 cost = A.reasoning_cost(tables)
 think = cost.set_index("label")["think_tokens"]

@@ -176,7 +176,7 @@ think = main_cost.groupby("label")["think_tokens"].mean()
 reduction = A.relative_reduction(main_cost, COT, DYN) if think.get(COT, 0) > 0 else float("nan")
 reduction_by_seed = think_per_seed(COT, DYN)
 
-# %%
+# %% tags=["answer"]
 VERDICT = {"yes": "**reproduced**", "no": "**not reproduced**", "inconclusive": "**inconclusive** (not significant)"}
 dyn_vs_cot = test_row(COT, DYN, "all")
 # "Close" read as non-inferiority: the whole 95% interval of (Dynamic CoT - Fine-tune-CoT) lies above -close_margin.

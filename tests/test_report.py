@@ -54,3 +54,22 @@ def test_parameter_names_are_read_from_the_tagged_cell(tmp_path):
     path = tmp_path / "01_x.ipynb"
     nbformat.write(nb, str(path))
     assert report.notebook_parameter_names(path) == {"gamma", "smoke"}
+
+
+def test_the_computed_answer_opens_the_rendered_page():
+    """The Markdown output of the cell tagged `answer` is copied right under the title; nothing without one."""
+    import nbformat
+
+    from mmkp_lib.report import hoist_answer
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# 03 · Question?"), nbformat.v4.new_code_cell("x = 1"),
+                nbformat.v4.new_code_cell("Markdown(...)", metadata={"tags": ["answer"]})]
+    nb.cells[2].outputs = [nbformat.v4.new_output("execute_result", data={"text/markdown": "SFT **41.0**\nline 2",
+                                                                           "text/plain": "<Markdown>"})]
+    out = hoist_answer(nb)
+    assert [c.cell_type for c in out.cells] == ["markdown", "markdown", "code", "code"]
+    assert "SFT **41.0**" in out.cells[1].source and "> line 2" in out.cells[1].source
+    plain = nbformat.v4.new_notebook()
+    plain.cells = [nbformat.v4.new_markdown_cell("# title"), nbformat.v4.new_code_cell("1")]
+    assert len(hoist_answer(plain).cells) == 2
