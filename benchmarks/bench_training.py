@@ -1,7 +1,7 @@
 """Training speed and memory: the project's trainer against TRL's SFTTrainer, and Dynamic CoT's cost per epoch.
 
     .venv/bin/python benchmarks/bench_training.py                  # both parts, 4 repeats (about 15 min on 2 busy cores)
-    .venv/bin/python benchmarks/bench_training.py --parts dyncot --pin-malloc   # part 2 without glibc's mmap effect
+    .venv/bin/python benchmarks/bench_training.py --parts dyncot --default-malloc   # part 2 with glibc's dynamic mmap threshold
     .venv/bin/python benchmarks/bench_training.py --repeats 2 --posts 256 --batch-size 8 --steps 40
     .venv/bin/python benchmarks/bench_training.py --quick          # seconds: a tiny model, one repeat, in-process
 
@@ -47,8 +47,10 @@ the other processes do, so every figure is given per wall-clock second and per
 CPU second, and the verdicts use CPU time where wall time is at the mercy of
 the load (part 2). `--inprocess` (used by --quick) runs everything in this
 process instead: then the peak RSS is the process's VmHWM reset before each run
-(/proc/self/clear_refs), an approximation. `--pin-malloc` pins glibc's mmap
-and trim thresholds in the workers (see PINNED_MALLOC and the README).
+(/proc/self/clear_refs), an approximation. Worker processes pin glibc's mmap
+and trim thresholds as `mmkp_lib.training.launch.train` does
+(`pin_malloc_thresholds`); `--default-malloc` leaves glibc's dynamic ones (the
+README says what that costs lagged dyncot).
 
 The targets (issue 5): project >= TRL samples/s; dyncot lagged within 5% and
 online within 40% of Fine-tune-CoT per epoch.
@@ -354,13 +356,12 @@ def run_one(spec: dict, since_reset: bool = False) -> dict:
 # glibc malloc raises its mmap threshold as it sees large blocks freed. A process that trained short SFT rows
 # first (dyncot's first epoch) then keeps mmapping, page-faulting and unmapping the larger CoT activations at every
 # step: dyncot-lagged's epoch 2 measured 8-9% slower than cot's in a fresh process, 0-1% with the threshold pinned.
-PINNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "4294967296"}
+# launch.train pins them (pin_malloc_thresholds); the workers here do the same unless --default-malloc.
 
 
-def run_in_subprocess(spec: dict, pin_malloc: bool = False) -> dict:
-    cmd = [sys.executable, __file__, "--worker", json.dumps(spec)]
-    env = dict(os.environ, **PINNED_MALLOC) if pin_malloc else None
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
+def run_in_subprocess(spec: dict, default_malloc: bool = False) -> dict:
+    cmd = [sys.executable, __file__, "--worker", json.dumps(dict(spec, default_malloc=default_malloc))]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     for line in proc.stdout.splitlines():
         if line.startswith(RESULT_PREFIX):
             return json.loads(line[len(RESULT_PREFIX):])
@@ -478,9 +479,9 @@ def main(argv: list[str] | None = None) -> int:
                          "busy 2-core machine one forward took 3.3 s instead of 0.12 s")
     ap.add_argument("--parts", default="trl,dyncot", help="which comparisons: trl, dyncot or both")
     ap.add_argument("--inprocess", action="store_true", help="run in this process (peak RSS approximate)")
-    ap.add_argument("--pin-malloc", action="store_true",
-                    help="run the workers with glibc's mmap/trim thresholds pinned (MALLOC_MMAP_THRESHOLD_=32 MiB): "
-                         "removes an allocator effect of the SFT-then-CoT order from part 2 (see README)")
+    ap.add_argument("--default-malloc", action="store_true",
+                    help="workers keep glibc's dynamic mmap/trim thresholds instead of pinning them as train() does: "
+                         "shows the allocator effect of the SFT-then-CoT order on part 2 (see README)")
     ap.add_argument("--quick", action="store_true",
                     help="smoke mode: TEST_TINY model, 16 posts, batch 4, 4 steps, 1 repeat, in-process")
     ap.add_argument("--json", default=None, help="also write every result to this JSON file")
@@ -488,7 +489,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     if args.worker:
-        print(RESULT_PREFIX + json.dumps(run_one(json.loads(args.worker))), flush=True)
+        spec = json.loads(args.worker)
+        if not spec.pop("default_malloc", False):
+            from mmkp_lib.training.launch import pin_malloc_thresholds
+
+            pin_malloc_thresholds()
+        print(RESULT_PREFIX + json.dumps(run_one(spec)), flush=True)
         return 0
 
     if args.quick:
@@ -513,11 +519,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench_training: {args.posts} posts of {args.data}, batch {args.batch_size}, model {model_dir.name}, "
           f"torch {torch.__version__}, {args.threads or default_threads()} threads, "
           f"{'in-process' if args.inprocess else 'one process per run'}"
-          f"{' (malloc thresholds pinned)' if args.pin_malloc else ''}, {args.repeats} repeat(s)")
+          f"{' (glibc default malloc thresholds)' if args.default_malloc else ''}, {args.repeats} repeat(s)")
     print(f"load average (1/5/15 min) at start: {load_average()} on {os.cpu_count()} cores", flush=True)
-    if args.pin_malloc and args.inprocess:
-        ap.error("--pin-malloc applies to worker processes; it cannot be combined with --inprocess/--quick")
-    runner = run_in_process if args.inprocess else (lambda spec: run_in_subprocess(spec, args.pin_malloc))
+    if args.default_malloc and args.inprocess:
+        ap.error("--default-malloc applies to worker processes; it cannot be combined with --inprocess/--quick")
+    runner = run_in_process if args.inprocess else (lambda spec: run_in_subprocess(spec, args.default_malloc))
     summary: dict = {"args": vars(args), "load_start": load_average()}
 
     if "trl" in parts:

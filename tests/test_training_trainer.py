@@ -241,3 +241,34 @@ def test_qwen2_vl_trains_a_step_and_generates(kp_data, tiny_qwen_dir, tmp_path):
     preds = runs.read_predictions(run)
     assert len(preds) == 4 and metrics["generation"]["posts"] == 4
     assert all(p["generated_tokens"] <= 6 for p in preds)
+
+
+_MMAP_PROBE = """
+import ctypes, sys
+from mmkp_lib.training.launch import pin_malloc_thresholds
+class Info(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                 "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = Info
+libc.malloc.restype = ctypes.c_void_p
+if sys.argv[1] == "pin":
+    assert pin_malloc_thresholds()
+before = libc.mallinfo2().hblks
+block = libc.malloc(16 << 20)
+print(libc.mallinfo2().hblks - before)
+"""
+
+
+def test_training_pins_the_malloc_thresholds():
+    """A 16 MiB block is mmapped under glibc's default threshold and taken from the heap once train() has pinned
+    it (the lagged-dyncot slowdown of benchmarks/README.md)."""
+    import subprocess
+    import sys
+
+    libc = pytest.importorskip("ctypes").CDLL("libc.so.6") if sys.platform.startswith("linux") else None
+    if libc is None or not hasattr(libc, "mallinfo2"):
+        pytest.skip("needs glibc >= 2.33 (mallinfo2)")
+    mmapped = {mode: int(subprocess.run([sys.executable, "-c", _MMAP_PROBE, mode], capture_output=True, text=True,
+                                        check=True).stdout) for mode in ("default", "pin")}
+    assert mmapped == {"default": 1, "pin": 0}
