@@ -30,10 +30,10 @@ def test_plan_names_are_the_labels_the_analysis_parses(kp_data, tmp_path):
     full = report_plan(cfg)
     full_names = [s.name for s in full]
     assert len(full_names) == len(set(full_names)) == 1 + 3 * 4 + 3  # the sweep's 0.4 is the main dyncot run
-    assert {"dyncot-g0.2-seed0", "dyncot-g0.8-seed0", "dyncot-gq0.3-seed0", "cot-seed2"} <= set(full_names)
+    assert {"dyncot-g1.6-seed0", "dyncot-g0.8-seed0", "dyncot-gq0.3-seed0", "cot-seed2"} <= set(full_names)
     assert not any(n.startswith("dyncot-") and n.endswith(("seed1", "seed2")) and "g0.4" not in n for n in full_names)
     labels = {Run(name=n, predictions=[]).label for n in full_names if n != "zero-shot-tiny"}
-    assert labels == {"sft", "cot", "multitask", "dyncot-g0.4", "dyncot-g0.2", "dyncot-g0.8", "dyncot-gq0.3"}
+    assert labels == {"sft", "cot", "multitask", "dyncot-g0.4", "dyncot-g0.8", "dyncot-g1.6", "dyncot-gq0.3"}
     assert display_label("dyncot-gq0.3") == "Dynamic CoT γ=q0.3"
     assert main_labels(cfg)["dyncot"] == "dyncot-g0.4"
     assert run_name("dyncot", 2, "q0.3") == "dyncot-gq0.3-seed2"
@@ -45,7 +45,7 @@ def test_every_strategy_trains_the_same_steps_and_batch(kp_data, tmp_path):
     assert {(s.train["max_steps"], s.train["batch_size"], s.train["lr"]) for s in trained} == {
         (cfg.max_steps, cfg.batch_size, cfg.lr)}
     by = {s.name: s.train for s in trained}
-    assert by["dyncot-gq0.3-seed0"]["gamma"] == "q0.3" and by["dyncot-g0.2-seed0"]["gamma"] == 0.2
+    assert by["dyncot-gq0.3-seed0"]["gamma"] == "q0.3" and by["dyncot-g1.6-seed0"]["gamma"] == 1.6
     assert by["sft-seed1"]["seed"] == 1 and by["sft-seed1"]["model_seed"] == 0  # vary_model_seed=False
     assert by["sft-seed0"]["teacher_cache"] is None and by["cot-seed0"]["teacher_cache"].endswith("oracle.jsonl")
     assert Path(by["cot-seed0"]["out"]) == tmp_path.resolve() / "runs" / "cot-seed0"
@@ -186,7 +186,7 @@ def test_runs_go_seed_by_seed_and_slowest_first_within_a_seed(kp_data, tmp_path)
     first_wave = order[:order.index("multitask-seed1")]
     assert order[0] == "multitask-seed0" and "zero-shot-tiny" in first_wave and len(first_wave) == 5
     assert order[9:13] == ["multitask-seed2", "cot-seed2", "dyncot-g0.4-seed2", "sft-seed2"]
-    assert set(order[13:]) == {"dyncot-g0.2-seed0", "dyncot-g0.8-seed0", "dyncot-gq0.3-seed0"}  # the sweep last
+    assert set(order[13:]) == {"dyncot-g0.8-seed0", "dyncot-g1.6-seed0", "dyncot-gq0.3-seed0"}  # the sweep last
 
 
 def test_workers_are_pinned_one_gpu_each(exp, monkeypatch):
