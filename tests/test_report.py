@@ -41,7 +41,7 @@ def test_second_run_reuses_and_a_change_reruns_downstream(tmp_path, monkeypatch)
     report.run_report(cfg)
     assert calls[-2:] == ["data", "01_first"]
     index = (tmp_path / "reports" / "index.html").read_text()
-    assert "Stage times" in index and "01_first" in index
+    assert "Stage times" in index and "01_first" in index and "Run times" in index
 
 
 def test_parameter_names_are_read_from_the_tagged_cell(tmp_path):
