@@ -123,8 +123,9 @@ def versus(a, group):
             f"p = {t['p_value']:.3f}")
 
 
-reduction_text = (f"**{100 * reduction:.1f}% fewer** reasoning tokens than Fine-tune-CoT" if reduction == reduction
-                  else "no comparison of reasoning tokens (Fine-tune-CoT wrote none)")
+more_or_fewer = "fewer" if reduction >= 0 else "more"  # a small gamma can make the model reason *more*
+reduction_text = (f"**{abs(100 * reduction):.1f}% {more_or_fewer}** reasoning tokens than Fine-tune-CoT"
+                  if reduction == reduction else "no comparison of reasoning tokens (Fine-tune-CoT wrote none)")
 Markdown(
     f"With **γ = {g}** ({scoring} scoring), Dynamic CoT trained {100 * switched:.1f}% of its sample visits on the "
     f"CoT target over {eff.max_steps} steps of {eff.batch_size} posts (the same steps and batch as the baselines). "

@@ -192,7 +192,7 @@ if reduction == reduction:
     spread = (f", per seed {100 * reduction_by_seed.min():.1f}% to {100 * reduction_by_seed.max():.1f}%"
               if len(reduction_by_seed) > 1 else "")
     cost_text = (f"it writes {think[DYN]:.1f} reasoning tokens per test post against Fine-tune-CoT's "
-                 f"{think[COT]:.1f}, **{100 * reduction:.1f}% fewer**{spread} (the paper: 38.48%)")
+                 f"{think[COT]:.1f}, **{abs(100 * reduction):.1f}% {'fewer' if reduction >= 0 else 'more'}**{spread} (the paper: 38.48%)")
 else:
     cost_text = "Fine-tune-CoT wrote no reasoning tokens at test time, so no reduction can be measured (the paper: 38.48%)"
 dyn_switched = float(pd.Series([A.share_switched(r) for r in main_runs if r.label == DYN]).mean())
@@ -384,7 +384,7 @@ time_by_seed = think_per_seed(COT, DYN, "generation_s")
 time_cut = time_by_seed.mean() if len(time_by_seed) else float("nan")
 secs = main_cost.groupby("label")["generation_s"].mean()
 if reduction == reduction:
-    text = (f"Dynamic CoT writes **{100 * reduction:.1f}% fewer** reasoning tokens per post than Fine-tune-CoT "
+    text = (f"Dynamic CoT writes **{abs(100 * reduction):.1f}% {'fewer' if reduction >= 0 else 'more'}** reasoning tokens per post than Fine-tune-CoT "
             f"({think[DYN]:.1f} against {think[COT]:.1f}"
             + (f"; per seed {', '.join(f'{100 * v:.1f}%' for v in reduction_by_seed)}" if len(reduction_by_seed) > 1
                else "") + "); the paper reports 38.48%. ")
