@@ -83,10 +83,9 @@ display(times)
 # %%
 from mmkp_lib import analysis as A
 from mmkp_lib import plots
-from mmkp_lib.formats import load_posts
+from mmkp_lib.experiment import evaluation_posts
 
-test = load_posts(eff.data, split="test")[: eff.test_limit or None]
-train = load_posts(eff.data, split="train")[: eff.limit_train or None]
+test, train = evaluation_posts(cfg)  # the posts the runs predicted and trained on
 run_list = A.load_runs(folders)
 scores = A.score_runs(test, run_list, train)
 table = A.main_table(run_list, scores)

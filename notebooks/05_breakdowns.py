@@ -124,10 +124,9 @@ print(f"{len(specs) - len(todo)} runs reused, {len(todo)} made in {time.perf_cou
 # Everything the answer and the sections need, computed once by mmkp_lib.analysis.
 from mmkp_lib import analysis as A
 from mmkp_lib import plots
-from mmkp_lib.formats import load_posts
+from mmkp_lib.experiment import evaluation_posts
 
-test = load_posts(eff.data, split="test")[: eff.test_limit or None]
-train = load_posts(eff.data, split="train")[: eff.limit_train or None]
+test, train = evaluation_posts(cfg)  # the posts the runs predicted and trained on
 run_list = A.load_runs(folders)
 main_runs = [r for r in run_list if r.label in LABELS.values()]
 scores = A.score_runs(test, run_list, train)

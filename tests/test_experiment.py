@@ -248,3 +248,14 @@ def test_settings_and_cluster_commands(exp, tmp_path):
     saved = json.loads((tmp_path / ".plans" / "sft-seed0.train.json").read_text())
     assert saved == next(s.train for s in specs if s.name == "sft-seed0")
     assert ExperimentConfig(**{"data": exp.data, **parse_settings(["lora=true"])}).validated().lora is True
+
+
+def test_evaluation_posts_are_the_ones_the_runs_used(exp):
+    from mmkp_lib.experiment import evaluation_posts
+    from mmkp_lib.formats import load_posts
+
+    test, train = evaluation_posts(exp)
+    eff = exp.effective()
+    all_test, all_train = load_posts(eff.data, split="test"), load_posts(eff.data, split="train")
+    assert [p.id for p in test] == [p.id for p in all_test[:eff.test_limit]] and len(test) == min(12, len(all_test))
+    assert [p.id for p in train] == [p.id for p in all_train[:eff.limit_train]]

@@ -116,6 +116,17 @@ def zero_shot_spec(cfg: ExperimentConfig) -> RunSpec:
                    threads=eff.threads)
 
 
+def evaluation_posts(cfg: ExperimentConfig) -> tuple[list, list]:
+    """(test posts, training posts) as the plan's runs used them: the first `test_limit` test posts they
+    predicted, the first `limit_train` training posts they trained on (what seen/unseen is judged against)."""
+    from mmkp_lib.formats import load_posts
+
+    eff = cfg.effective()
+    test = load_posts(eff.data, split="test")[: eff.test_limit or None]
+    train = load_posts(eff.data, split="train")[: eff.limit_train or None]
+    return test, train
+
+
 def plan(cfg: ExperimentConfig, *, strategies: Sequence[str] = STRATEGIES, seeds: Sequence[int] | None = None,
          zero_shot: bool = True, sweep: bool = False) -> list[RunSpec]:
     """Run specs: zero-shot (once), then each strategy x seed (dyncot at cfg.gamma), then the gamma sweep on the
