@@ -86,17 +86,27 @@ def _run_teacher(cfg: ReportConfig) -> None:
     subprocess.run(cmd, check=True)
 
 
-def _run_experiments(cfg: ReportConfig) -> None:
-    from mmkp_lib.experiment import report_runs
+def report_experiment(cfg: ReportConfig):
+    """The ExperimentConfig behind the report's runs: notebooks 03-05's defaults on this report's data and work
+    folder (so the notebooks find every run the runs stage made)."""
+    from mmkp_lib.experiment import ExperimentConfig
 
-    report_runs(cfg.work, cfg.data_dir, smoke=cfg.smoke)
+    return ExperimentConfig(data=str(cfg.data_dir), work_dir=str(cfg.work), smoke=cfg.smoke).validated()
+
+
+def _run_experiments(cfg: ReportConfig) -> None:
+    """Teacher rationales if missing, then every run of `report_plan` (reused when done), seed by seed."""
+    from mmkp_lib.experiment import ensure_runs, ensure_teacher, report_plan
+
+    exp = report_experiment(cfg)
+    ensure_teacher(exp)
+    ensure_runs(report_plan(exp))  # as many at once as cores / threads allow (one per GPU with CUDA)
 
 
 def _runs_outputs(cfg: ReportConfig) -> list[Path]:
-    from mmkp_lib.experiment import ExperimentConfig, report_plan
+    from mmkp_lib.experiment import report_plan
 
-    exp = ExperimentConfig(data=str(cfg.data_dir), work_dir=str(cfg.work), smoke=cfg.smoke).validated()
-    return [Path(s.out) / "metrics.json" for s in report_plan(exp)]
+    return [Path(s.out) / "metrics.json" for s in report_plan(report_experiment(cfg))]
 
 
 def _notebook_stage(nb: Path) -> Stage:
@@ -158,7 +168,7 @@ def hoist_answer(notebook):
                 data = out.get("data", {})
                 if "text/markdown" in data:
                     texts.append(data["text/markdown"])
-    if not texts or not notebook.cells:
+    if not texts:
         return notebook
     box = nbformat.v4.new_markdown_cell(
         "> **Answer, from this run's numbers** (computed under *The answer* below):\n>\n"
@@ -238,9 +248,6 @@ def run_report(cfg: ReportConfig) -> list[dict]:
     return timings
 
 
-RUN_WORKERS = 2  # ExperimentConfig.workers of the report plan
-
-
 def run_time_rows(cfg: ReportConfig) -> tuple[str, float]:
     """HTML rows (run, train s, predict s, threads) of the report plan's existing runs, and their summed seconds."""
     from mmkp_lib.experiment import run_times
@@ -281,7 +288,7 @@ machine: {html.escape(machine_description())}.</p>
 <p>Total {sum(t['seconds'] for t in timings):.0f} s of compute recorded in this invocation (a reused stage shows
 the time of its last run; the runs stage only checks run folders once they exist).</p>
 <h3>Run times</h3>
-<p>What making each run took when it was made (one process per run, {RUN_WORKERS} at a time): training and test
+<p>What making each run took when it was made (one process per run, as many at once as cores / threads allow): training and test
 prediction wall seconds from its <code>config.json</code>. Sum: {run_total / 60:.0f} process-minutes.</p>
 <table><tr><th>run</th><th>train s</th><th>predict s</th><th>threads</th></tr>{run_rows}</table>
 </body></html>

@@ -23,7 +23,7 @@ size, so the comparison is at equal training compute per step; steps and wall
 time are recorded in each run's config.json (`result`, `experiment`).
 """
 from mmkp_lib.experiment.config import SMOKE, ExperimentConfig, bf16_supported, smol_installed
-from mmkp_lib.experiment.execute import ensure_models, ensure_run, ensure_runs, ensure_teacher, report_runs
+from mmkp_lib.experiment.execute import ensure_models, ensure_run, ensure_runs, ensure_teacher
 from mmkp_lib.experiment.plan import (STATUSES, RunSpec, describe, evaluation_posts, main_labels, params_diff, plan,
                                       report_plan, run_name, run_status, run_times, train_config, train_spec,
                                       zero_shot_spec)
@@ -31,5 +31,5 @@ from mmkp_lib.training.config import STRATEGIES
 
 __all__ = ["SMOKE", "STATUSES", "STRATEGIES", "ExperimentConfig", "RunSpec", "bf16_supported", "describe",
            "ensure_models", "ensure_run", "ensure_runs", "ensure_teacher", "evaluation_posts", "main_labels", "params_diff", "plan",
-           "report_plan", "report_runs", "run_name", "run_status", "run_times", "smol_installed", "train_config",
+           "report_plan", "run_name", "run_status", "run_times", "smol_installed", "train_config",
            "train_spec", "zero_shot_spec"]

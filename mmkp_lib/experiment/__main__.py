@@ -52,8 +52,7 @@ def run_commands(specs: Sequence[RunSpec], launcher: str, plans_dir: Path) -> li
         status, why = run_status(s)
         if status == "complete":
             continue
-        spec_file = plans_dir / f"{s.name}.spec.json"
-        spec_file.write_text(json.dumps(s.to_dict(), indent=1))
+        spec_file = s.write(plans_dir)
         lines.append(f"# {s.name}: {status} ({why})")
         if s.train is not None and status != "predict":
             train_file = plans_dir / f"{s.name}.train.json"
@@ -79,8 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         '(e.g. "accelerate launch" or "python"), instead of running them')
     a = p.parse_args(argv)
     if a.spec:
-        spec = RunSpec.from_dict(json.loads(Path(a.spec).read_text()))
-        ensure_run(spec, log=lambda m: print(m, flush=True))
+        ensure_run(RunSpec.read(a.spec), log=lambda m: print(m, flush=True))
         return 0
     if not a.plan:
         p.error("pass --plan default|report (or --spec FILE)")

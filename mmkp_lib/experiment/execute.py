@@ -7,7 +7,6 @@
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -18,7 +17,7 @@ from typing import Any, Callable, Sequence
 
 from mmkp_lib import runs
 from mmkp_lib.experiment.config import ExperimentConfig
-from mmkp_lib.experiment.plan import RunSpec, _expected_test_posts, report_plan, run_status
+from mmkp_lib.experiment.plan import RunSpec, _expected_test_posts, run_status
 
 
 def ensure_teacher(cfg: ExperimentConfig, log: Callable[[str], None] = print) -> Path:
@@ -217,8 +216,7 @@ def _run_parallel(specs: Sequence[RunSpec], workers: int, log, log_dir, gpus: Se
         while queue or running:
             while queue and len(running) < workers:
                 s = queue.pop(0)
-                spec_file = log_dir / f"{s.name}.spec.json"
-                spec_file.write_text(json.dumps(s.to_dict(), indent=1))
+                spec_file = s.write(log_dir)
                 log_file = log_dir / f"{s.name}.log"
                 fh = open(log_file, "w")
                 env = dict(os.environ, OMP_NUM_THREADS=str(s.threads), MKL_NUM_THREADS=str(s.threads),
@@ -256,19 +254,4 @@ def _run_parallel(specs: Sequence[RunSpec], workers: int, log, log_dir, gpus: Se
         raise RuntimeError("\n\n".join(failures))
 
 
-
-
-def report_runs(work_dir: str | os.PathLike, data: str | os.PathLike, *, smoke: bool = False,
-                seeds: Sequence[int] | None = None, log: Callable[[str], None] = print) -> list[Path]:
-    """The `make report` stage: teacher rationales if missing, then every run of `report_plan` (reused when done).
-
-        from mmkp_lib.experiment import report_runs
-        report_runs("/work/main", "/work/main/data/synth")                 # 18 runs (zero-shot, 4 x 3 seeds, sweep)
-        report_runs("/tmp/work", "/tmp/work/data/synth-smoke", smoke=True)
-
-    Notebooks 03-05 then find every run complete and only read them.
-    """
-    cfg = ExperimentConfig(data=str(data), work_dir=str(work_dir), smoke=smoke).validated()
-    ensure_teacher(cfg, log)
-    return ensure_runs(report_plan(cfg, seeds), log=log)
 

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,16 @@ class RunSpec:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunSpec":
         return cls(**d)
+
+    def write(self, folder: str | os.PathLike) -> Path:
+        """<folder>/<name>.spec.json, what `python -m mmkp_lib.experiment --spec FILE` makes."""
+        path = Path(folder) / f"{self.name}.spec.json"
+        path.write_text(json.dumps(self.to_dict(), indent=1))
+        return path
+
+    @classmethod
+    def read(cls, path: str | os.PathLike) -> "RunSpec":
+        return cls.from_dict(json.loads(Path(path).read_text()))
 
 
 def run_name(strategy: str, seed: int, gamma: float | str | None = None) -> str:

@@ -113,7 +113,7 @@ def pin_malloc_thresholds() -> bool:
     glibc raises its mmap threshold from the blocks it sees freed. A Dynamic CoT run whose first steps trained
     short SFT rows then keeps mmapping, page-faulting and unmapping the larger CoT activations: its epoch 2
     measured 8-9% slower than a Fine-tune-CoT epoch 2 training the same rows, and 0-1.5% with the thresholds
-    fixed (benchmarks/README.md, bench_training.py --pin-malloc). Numbers trained are unchanged; the process
+    fixed (benchmarks/README.md; `bench_training.py --default-malloc` shows the unpinned cost). Numbers trained are unchanged; the process
     keeps freed memory for reuse instead of returning it (peak RSS is what it was).
     """
     import ctypes
