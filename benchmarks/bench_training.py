@@ -8,7 +8,7 @@
 What runs, all on the same model, data and batch size:
 
 1. Trainer vs TRL (strategy sft). The real `tiny` architecture (DEFAULT_TINY:
-   SigLIP 4x128 + Llama 4x192, about 2.7M parameters) built from its config with
+   SigLIP 4x64 + Llama 4x192, about 2.3M parameters) built from its config with
    random weights and no vision warm-up (the warm-up changes weights, not
    speed), vision tower frozen as `mmkp train` does by default, fp32 on CPU.
    - project: `KeyphraseTrainer` + `VLMCollator` + `build_examples`, put together
@@ -62,11 +62,13 @@ import json
 import math
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,10 +116,13 @@ def ensure_model(folder: Path, quick: bool) -> Path:
     from mmkp_lib.models import DEFAULT_TINY, TEST_TINY, build_tiny
     from mmkp_lib.models.tiny import read_build_info
 
-    if read_build_info(folder) is None:
-        cfg = TEST_TINY if quick else DEFAULT_TINY
+    cfg = TEST_TINY if quick else DEFAULT_TINY
+    info = read_build_info(folder)
+    if info is None or info.get("config") != asdict(cfg):  # none yet, or built from an older architecture
         print(f"building the {'TEST_TINY' if quick else 'tiny'} architecture (no vision warm-up) into {folder} ...",
               flush=True)
+        if folder.exists():
+            shutil.rmtree(folder)
         build_tiny(folder, seed=0, config=cfg, warmup_steps=0)
     return folder
 

@@ -102,3 +102,25 @@ def test_gpu_check_refuses_without_gpu():
     proc = _run([str(BENCH / "gpu_check.py")], timeout=120)
     assert proc.returncode == 2
     assert "no CUDA GPU" in proc.stderr and "--cpu-dry" in proc.stderr
+
+
+def test_bench_training_rebuilds_a_model_of_an_older_architecture(tmp_path):
+    """The cached benchmark model is rebuilt when its build_info names another config (it once silently kept a
+    superseded tiny architecture)."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("bench_training", BENCH / "bench_training.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    folder = tmp_path / "model"
+    bench.ensure_model(folder, quick=True)
+    info_file = folder / "build_info.json"
+    info = json.loads(info_file.read_text())
+    built = info_file.stat().st_mtime_ns
+    bench.ensure_model(folder, quick=True)
+    assert info_file.stat().st_mtime_ns == built  # same architecture: reused
+    info["config"]["text_hidden"] += 8
+    info_file.write_text(json.dumps(info))
+    bench.ensure_model(folder, quick=True)
+    assert json.loads(info_file.read_text())["config"]["text_hidden"] == info["config"]["text_hidden"] - 8
