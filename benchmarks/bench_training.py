@@ -215,27 +215,23 @@ class StepTimer:
         return _StepTimer()
 
 
-def training_arguments(cfg, out: str, logging_steps: int) -> dict:
-    """The optimisation arguments both trainers get, from the project's TrainConfig (as launch.train sets them)."""
-    import torch
+def trl_arguments(cfg) -> dict:
+    """TrainConfig.training_arguments() (what the project's trainer gets) as keyword arguments for TRL's SFTConfig,
+    so both trainers optimise with the same settings."""
+    import dataclasses
 
-    return dict(
-        output_dir=out, per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
-        num_train_epochs=float(cfg.epochs), max_steps=cfg.max_steps, learning_rate=cfg.lr,
-        lr_scheduler_type=cfg.lr_scheduler, warmup_steps=cfg.warmup_steps, weight_decay=cfg.weight_decay,
-        max_grad_norm=cfg.max_grad_norm, logging_strategy="steps", logging_steps=logging_steps,
-        save_strategy="no", eval_strategy="no", seed=cfg.seed, bf16=bool(cfg.bf16),
-        dataloader_num_workers=cfg.num_workers, report_to="none", disable_tqdm=True,
-        use_cpu=not torch.cuda.is_available(),
-    )
+    args = cfg.training_arguments(checkpoints=False)
+    kwargs = {f.name: getattr(args, f.name) for f in dataclasses.fields(args) if f.init}
+    kwargs["gradient_checkpointing"] = bool(cfg.gradient_checkpointing)  # TRL's default True; ours off
+    return kwargs
 
 
 def run_config(spec: dict, out: str):
-    from mmkp_lib.training import TrainConfig
+    from mmkp_lib.training.config import DEFAULT_GAMMA, TrainConfig
 
     return TrainConfig(
         data=spec["data"], out=out, strategy=spec["strategy"], teacher_cache=spec.get("teacher_cache"),
-        gamma=spec.get("gamma", 0.4), scoring=spec.get("scoring", "online"), model=spec["model_dir"],
+        gamma=spec.get("gamma", DEFAULT_GAMMA), scoring=spec.get("scoring", "online"), model=spec["model_dir"],
         batch_size=spec["batch_size"], max_steps=spec.get("steps") or -1, epochs=spec.get("epochs") or 1.0,
         max_length=spec.get("max_length", 512), log_every=spec.get("log_every", 10), seed=0,
         bf16=spec.get("bf16"), freeze_vision=spec.get("freeze_vision", True),
@@ -263,13 +259,9 @@ def project_trainer(spec: dict, out: str, model=None, processor=None, callbacks=
     given (gpu_check.py builds them in memory); otherwise they are loaded as
     the spec says.
     """
-    from transformers import TrainingArguments
-
     from mmkp_lib.teacher.cache import load_rationales
-    from mmkp_lib.training.collator import VLMCollator
-    from mmkp_lib.training.data import ExampleDataset, build_examples
-    from mmkp_lib.training.dyncot import DynCotState
-    from mmkp_lib.training.trainer import KeyphraseTrainer
+    from mmkp_lib.training.data import build_examples
+    from mmkp_lib.training.trainer import build_trainer
 
     cfg = run_config(spec, out)
     posts = posts if posts is not None else train_posts(spec["data"], spec["posts"])
@@ -278,15 +270,7 @@ def project_trainer(spec: dict, out: str, model=None, processor=None, callbacks=
     examples, _ = build_examples(posts, cfg.strategy, rationales)
     if model is None:
         model, processor = build_model(spec, cfg)
-    collator = VLMCollator(processor, max_length=cfg.max_length, dyncot=cfg.strategy == "dyncot")
-    args = TrainingArguments(**training_arguments(cfg, out, cfg.log_every), remove_unused_columns=False)
-    trainer = KeyphraseTrainer(
-        model=model, args=args, train_dataset=ExampleDataset(examples), data_collator=collator,
-        processing_class=processor, run_dir=out,
-        dyncot=DynCotState(cfg.gamma_spec, cfg.scoring) if cfg.strategy == "dyncot" else None,
-        callbacks=list(callbacks),
-    )
-    return trainer
+    return build_trainer(cfg, model, processor, examples, callbacks=callbacks, checkpoints=False)
 
 
 def trl_dataset(posts, strategy: str, rationales):
@@ -317,8 +301,7 @@ def trl_trainer(spec: dict, out: str, callbacks=()):
     rationales = load_rationales(cfg.teacher_cache, posts) if cfg.strategy != "sft" else None
     model, processor = build_model(spec, cfg)
     sft_args = SFTConfig(
-        **training_arguments(cfg, out, cfg.log_every), max_length=cfg.max_length, completion_only_loss=True,
-        gradient_checkpointing=bool(cfg.gradient_checkpointing),  # TRL's default True; ours off
+        **trl_arguments(cfg), max_length=cfg.max_length, completion_only_loss=True,
         packing=False, padding_free=False,
     )
     return SFTTrainer(model=model, args=sft_args, train_dataset=trl_dataset(posts, cfg.strategy, rationales),

@@ -39,10 +39,10 @@ smoke = False  # cap each split at a few hundred posts (CI)
 seed = 0  # seed of the re-split and of the random split
 
 # %%
+from mmkp_lib.notebook import notebook_parameters
 from mmkp_lib.overlap import OverlapStudyConfig
 
-cfg = OverlapStudyConfig(data=data, data_format=data_format, target_overlap=target_overlap, tolerance=tolerance,
-                         smoke=smoke, seed=seed).validated()
+cfg = OverlapStudyConfig(**notebook_parameters(globals(), "01_benchmark_overlap")).validated()  # refuses misspelt -p
 splits = cfg.load_splits()
 train, valid, test = splits["train"], splits["valid"], splits["test"]
 print(f"{data}: " + ", ".join(f"{len(v)} {k}" for k, v in splits.items()) + (" (smoke caps)" if smoke else ""))

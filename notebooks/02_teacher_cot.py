@@ -45,11 +45,10 @@ smoke = False  # at most 200 posts (CI)
 seed = 0  # oracle wording seed; also the sampling seed of the tables below
 
 # %%
+from mmkp_lib.notebook import notebook_parameters
 from mmkp_lib.teacher import TeacherRunConfig
 
-cfg = TeacherRunConfig(data=data, split=split, backend=backend, model=model, base_url=base_url, workers=workers,
-                       limit=limit, max_attempts=max_attempts, max_think_words=max_think_words, cache=cache,
-                       work_dir=work_dir, smoke=smoke, seed=seed).validated()
+cfg = TeacherRunConfig(**notebook_parameters(globals(), "02_teacher_cot")).validated()  # refuses misspelt -p
 cache_path = cfg.cache_path()
 posts = cfg.load_posts()
 print(f"{len(posts)} {split} posts from {data}; backend {backend}; cache {cache_path}")

@@ -26,37 +26,37 @@
 # the reasoning length and what the student can see from the image follow it.
 
 # %% tags=["parameters"]
-data = "data/synth"  # benchmark folder (train/valid/test .jsonl); `mmkp synth --out data/synth`
-work_dir = "."  # where cache/ (teacher rationales, models) and runs/ live
-model = "tiny"  # student: tiny | smol | hub id | local folder
-lora = False  # LoRA on the language model instead of full fine-tuning (the GPU setting for 3B/7B models)
-max_pixels = None  # downscale larger images first (Qwen2.5-VL on GPU: e.g. 401408); None: as they are
-teacher_backend = "oracle"  # whose rationales: oracle (written here) | openai | hf (notebook 02 writes them)
-zero_shot_model = "auto"  # zero-shot row: auto = smol when installed (`make smol`), else the untrained student
+preset = "report"  # named settings (mmkp_lib.experiment.PRESETS): report | smoke | qwen2.5-vl-3b-lora
+# Every parameter below left at None takes the preset's value (`python -m mmkp_lib.experiment --show-preset report`
+# lists them); a value given here or with `-p NAME VALUE` overrides it.
 seed = 0  # training seed: runs are named <strategy>-seed<seed>
-max_steps = 400  # optimizer steps per strategy (the same for all)
-batch_size = 32  # posts per optimizer step
-lr = 5e-4  # peak learning rate (AdamW, cosine decay)
-eval_every = 50  # steps between validation F1 points of the learning curves (0: off)
-max_new_tokens = 400  # generation budget per post (reasoning + answer; CoT targets: p99 342 tokens)
-workers = 2  # runs trained at once, one process and one thread each (1: one after another)
-smoke = False  # test-sized model, a few steps and posts (CI)
+data = None  # benchmark folder (train/valid/test .jsonl); `mmkp synth --out data/synth`
+work_dir = None  # where cache/ (teacher rationales, models) and runs/ live
+model = None  # student: tiny | smol | hub id | local folder
+lora = None  # LoRA on the language model instead of full fine-tuning (the GPU setting for 3B/7B models)
+max_pixels = None  # downscale larger images first (Qwen2.5-VL on GPU: e.g. 401408)
+teacher_backend = None  # whose rationales: oracle (written here) | openai | hf (notebook 02 writes them)
+zero_shot_model = None  # zero-shot row: auto = smol when installed (`make smol`), else the untrained student
+max_steps = None  # optimizer steps per strategy (the same for all)
+batch_size = None  # posts per optimizer step
+lr = None  # peak learning rate (AdamW, cosine decay)
+eval_every = None  # steps between validation F1 points of the learning curves (0: off)
+max_new_tokens = None  # generation budget per post (reasoning + answer)
+workers = None  # runs trained at once, one process and one thread each (1: one after another)
+smoke = None  # True: test-sized model, a few steps and posts (CI)
 
 # %%
 # %matplotlib inline
 import pandas as pd
 from IPython.display import Markdown, display
 
-from mmkp_lib.experiment import ExperimentConfig, describe, ensure_runs, ensure_teacher, plan, run_times
+from mmkp_lib.experiment import describe, ensure_runs, ensure_teacher, plan, run_times
+from mmkp_lib.notebook import experiment_config, notebook_parameters, settings_summary
 
-cfg = ExperimentConfig(data=data, work_dir=work_dir, model=model, zero_shot_model=zero_shot_model, seeds=(seed,),
-                       max_steps=max_steps, batch_size=batch_size, lr=lr, eval_every=eval_every,
-                       max_new_tokens=max_new_tokens, workers=workers, smoke=smoke, lora=lora, max_pixels=max_pixels,
-                       teacher_backend=teacher_backend).validated()
+cfg = experiment_config(notebook_parameters(globals(), "03_sft_vs_cot"))  # a misspelt -p name fails here
 eff = cfg.effective()  # smoke sizes applied, paths resolved
 specs = plan(cfg, strategies=("sft", "cot", "multitask"))
-print(f"student {eff.model}, zero-shot {eff.zero_shot_model}; {eff.max_steps} steps x {eff.batch_size} posts, "
-      f"lr {eff.lr}, seed {seed}; runs in {eff.runs_dir}" + ("  [SMOKE: not results]" if smoke else ""))
+print(settings_summary(cfg))
 display(pd.DataFrame(describe(specs)))
 
 # %% [markdown]
@@ -117,11 +117,11 @@ def versus(b, group):
     return f"{100 * abs(t['delta']):.1f} points {word} SFT, paired bootstrap p = {t['p_value']:.3f}"
 
 
-epochs = eff.max_steps * eff.batch_size / len(train)
+epochs = eff.train.max_steps * eff.train.batch_size / len(train)
 wall = times.set_index("strategy")["train_s"]
 Markdown(
-    f"After **{eff.max_steps} optimizer steps of {eff.batch_size} posts** ({epochs:.1f} epochs of SFT data; seed "
-    f"{seed}; model `{eff.model}`), F1@M on all test keyphrases is: zero-shot (`{zs_name}`) {cell(zs_label, 'all')}, "
+    f"After **{eff.train.max_steps} optimizer steps of {eff.train.batch_size} posts** ({epochs:.1f} epochs of SFT data; seed "
+    f"{seed}; model `{eff.train.model}`), F1@M on all test keyphrases is: zero-shot (`{zs_name}`) {cell(zs_label, 'all')}, "
     f"SFT {cell('sft', 'all')}, Fine-tune-CoT {cell('cot', 'all')}, multi-task {cell('multitask', 'all')} "
     f"(95% bootstrap intervals). On **absent** keyphrases: SFT {cell('sft', 'absent')}, Fine-tune-CoT "
     f"{cell('cot', 'absent')}, multi-task {cell('multitask', 'absent')}. On **unseen** keyphrases: SFT "
@@ -131,7 +131,7 @@ Markdown(
     f"(multi-task {think.get('multitask', 0):.0f}, SFT {think.get('sft', 0):.0f}). Training wall time per run: "
     + ", ".join(f"{s} {wall[s]:.0f} s" for s in ("sft", "cot", "multitask") if s in wall)
     + f" ({eff.threads} thread(s) per run, {eff.workers} at a time)."
-    + (" **Smoke run: these numbers test the plumbing, not the strategies.**" if smoke else "")
+    + (" **Smoke run: these numbers test the plumbing, not the strategies.**" if eff.smoke else "")
 )
 
 # %% [markdown]
@@ -195,17 +195,17 @@ from mmkp_lib.models import model_folder
 from mmkp_lib.models.tiny import read_build_info
 
 model_seed = specs[1].train["model_seed"]
-info = read_build_info(model_folder(eff.model, seed=model_seed, cache_dir=eff.model_cache)) if eff.model in (
+info = read_build_info(model_folder(eff.train.model, seed=model_seed, cache_dir=eff.model_cache)) if eff.train.model in (
     "tiny", "tiny-test", "smol") else None
 warm = (info or {}).get("vision_warmup")
 if warm:
     rows = {name: warm[key] for key, name in (("chance", "chance"), ("accuracy_before", "before warm-up"),
                                               ("accuracy", "after warm-up")) if key in warm}
-    print(f"vision warm-up of {eff.model} (seed {model_seed}): {warm['config']['steps']} steps, "
+    print(f"vision warm-up of {eff.train.model} (seed {model_seed}): {warm['config']['steps']} steps, "
           f"{warm.get('train_seconds')} s; held-out accuracy on {warm.get('n_eval')} generated images")
     display(pd.DataFrame(rows).T.round(3))
 else:
-    print(f"model {eff.model!r}: no vision warm-up recorded (a random tower, or a pretrained one)")
+    print(f"model {eff.train.model!r}: no vision warm-up recorded (a random tower, or a pretrained one)")
 vis = visual_accuracy(test, run_list, train)
 display(vis.drop(columns=["strategy", "seed"]).set_index("run").round(3))
 display(A.recall_by(tables, "role").pivot(index="label", columns="role", values="recall").round(3))

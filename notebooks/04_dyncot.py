@@ -27,43 +27,42 @@
 # 30% lowest-loss samples of each batch, the adaptive threshold the paper leaves as future work).
 
 # %% tags=["parameters"]
-data = "data/synth"  # benchmark folder (train/valid/test .jsonl); `mmkp synth --out data/synth`
-work_dir = "."  # where cache/ (teacher rationales, models) and runs/ live
-model = "tiny"  # student: tiny | smol | hub id | local folder
-lora = False  # LoRA on the language model instead of full fine-tuning (the GPU setting for 3B/7B models)
-max_pixels = None  # downscale larger images first (Qwen2.5-VL on GPU: e.g. 401408); None: as they are
-teacher_backend = "oracle"  # whose rationales: oracle (written here) | openai | hf (notebook 02 writes them)
-gamma = 0.4  # threshold on the SFT answer loss (nats/token), or "qX": the X share of lowest losses per batch
-scoring = "online"  # online: L_sft from an extra no-grad forward each step (exact) | lagged: from the last SFT visit
+preset = "report"  # named settings (mmkp_lib.experiment.PRESETS): report | smoke | qwen2.5-vl-3b-lora
+# Every parameter below left at None takes the preset's value (`python -m mmkp_lib.experiment --show-preset report`
+# lists them); a value given here or with `-p NAME VALUE` overrides it.
 seed = 0  # training seed: runs are named <label>-seed<seed>
-max_steps = 400  # optimizer steps per run, the same for SFT, Fine-tune-CoT and Dynamic CoT (epochs = steps x batch / posts)
-batch_size = 32  # posts per optimizer step
-lr = 5e-4  # peak learning rate (AdamW, cosine decay)
-eval_every = 50  # steps between validation F1 points (0: off)
-max_new_tokens = 400  # generation budget per post (reasoning + answer; CoT targets: p99 342 tokens)
-workers = 2  # runs trained at once, one process and one thread each (1: one after another)
-smoke = False  # test-sized model, a few steps and posts (CI)
+gamma = None  # threshold on the SFT answer loss (nats/token), or "qX": the X share of lowest losses per batch
+scoring = None  # online: L_sft from an extra no-grad forward each step (exact) | lagged: from the last SFT visit
+data = None  # benchmark folder (train/valid/test .jsonl); `mmkp synth --out data/synth`
+work_dir = None  # where cache/ (teacher rationales, models) and runs/ live
+model = None  # student: tiny | smol | hub id | local folder
+lora = None  # LoRA on the language model instead of full fine-tuning (the GPU setting for 3B/7B models)
+max_pixels = None  # downscale larger images first (Qwen2.5-VL on GPU: e.g. 401408)
+teacher_backend = None  # whose rationales: oracle (written here) | openai | hf (notebook 02 writes them)
+max_steps = None  # optimizer steps per run, the same for SFT, Fine-tune-CoT and Dynamic CoT
+batch_size = None  # posts per optimizer step
+lr = None  # peak learning rate (AdamW, cosine decay)
+eval_every = None  # steps between validation F1 points (0: off)
+max_new_tokens = None  # generation budget per post (reasoning + answer)
+workers = None  # runs trained at once, one process and one thread each (1: one after another)
+smoke = None  # True: test-sized model, a few steps and posts (CI)
 
 # %%
 # %matplotlib inline
 import pandas as pd
 from IPython.display import Markdown, display
 
-from mmkp_lib.experiment import (ExperimentConfig, describe, ensure_runs, ensure_teacher, run_times, train_spec)
-from mmkp_lib.training import parse_gamma
+from mmkp_lib.experiment import describe, ensure_runs, ensure_teacher, run_times, train_spec
+from mmkp_lib.notebook import experiment_config, notebook_parameters, settings_summary
 
-cfg = ExperimentConfig(data=data, work_dir=work_dir, model=model, gamma=gamma, scoring=scoring, seeds=(seed,),
-                       max_steps=max_steps, batch_size=batch_size, lr=lr, eval_every=eval_every,
-                       max_new_tokens=max_new_tokens, workers=workers, smoke=smoke, lora=lora, max_pixels=max_pixels,
-                       teacher_backend=teacher_backend).validated()
+cfg = experiment_config(notebook_parameters(globals(), "04_dyncot"))  # a misspelt -p name fails here
 eff = cfg.effective()
-g = parse_gamma(gamma)
+g = cfg.train.gamma  # a Gamma: a loss threshold or a quantile
 # SFT and Fine-tune-CoT are notebook 03's runs with the same settings: reused when they exist.
-specs = [train_spec(cfg, "sft", seed), train_spec(cfg, "cot", seed), train_spec(cfg, "dyncot", seed, gamma)]
+specs = [train_spec(cfg, "sft", seed), train_spec(cfg, "cot", seed), train_spec(cfg, "dyncot", seed)]
 dyn_name = specs[2].name
 print(f"Dynamic CoT γ = {g} ({'quantile of each batch' if g.kind == 'quantile' else 'loss threshold, nats/token'}), "
-      f"{scoring} scoring; {eff.max_steps} steps x {eff.batch_size} posts; student {eff.model}; runs in {eff.runs_dir}"
-      + ("  [SMOKE: not results]" if smoke else ""))
+      f"{eff.train.scoring} scoring; " + settings_summary(cfg))
 display(pd.DataFrame(describe(specs)))
 
 # %% [markdown]
@@ -127,7 +126,7 @@ reduction_text = (f"**{abs(100 * reduction):.1f}% {more_or_fewer}** reasoning to
                   if reduction == reduction else "no comparison of reasoning tokens (Fine-tune-CoT wrote none)")
 Markdown(
     f"With **γ = {g}** ({scoring} scoring), Dynamic CoT trained {100 * switched:.1f}% of its sample visits on the "
-    f"CoT target over {eff.max_steps} steps of {eff.batch_size} posts (the same steps and batch as the baselines). "
+    f"CoT target over {eff.train.max_steps} steps of {eff.train.batch_size} posts (the same steps and batch as the baselines). "
     f"F1@M on all test keyphrases: Dynamic CoT {cell(dyn.label, 'all')} ({versus('sft', 'all')}; "
     f"{versus('cot', 'all')}), SFT {cell('sft', 'all')}, Fine-tune-CoT {cell('cot', 'all')}. On absent "
     f"keyphrases: Dynamic CoT {cell(dyn.label, 'absent')}, SFT {cell('sft', 'absent')}, Fine-tune-CoT "
@@ -139,7 +138,7 @@ Markdown(
     + (f" No training sample's SFT answer loss fell below γ = {g}, so this run trained exactly as SFT (the same "
        f"seed gives the same numbers) and its 'fewer reasoning tokens' is trivial; try a larger γ "
        f"(`-p gamma 1.6`) or a quantile (`-p gamma q0.3`)." if switched == 0 else "")
-    + (" **Smoke run: these numbers test the plumbing, not the method.**" if smoke else "")
+    + (" **Smoke run: these numbers test the plumbing, not the method.**" if eff.smoke else "")
 )
 
 # %% [markdown]

@@ -31,27 +31,30 @@
 # have not), `-p allow_training False` to only read existing runs, `-p seeds 1` for the seed-0 runs alone.
 
 # %% tags=["parameters"]
-data = "data/synth"  # benchmark folder (train/valid/test .jsonl); `mmkp synth --out data/synth`
-work_dir = "."  # where cache/ (teacher rationales, models) and runs/ live
-model = "tiny"  # student: tiny | smol | hub id | local folder
-lora = False  # LoRA on the language model instead of full fine-tuning (the GPU setting for 3B/7B models)
-max_pixels = None  # downscale larger images first (Qwen2.5-VL on GPU: e.g. 401408); None: as they are
-teacher_backend = "oracle"  # whose rationales: oracle (written here) | openai | hf (notebook 02 writes them)
-zero_shot_model = "auto"  # zero-shot row: "auto" means smol when installed (`make smol`), else the untrained student
+preset = "report"  # named settings (mmkp_lib.experiment.PRESETS): report | smoke | qwen2.5-vl-3b-lora
+# Every parameter below left at None takes the preset's value (`python -m mmkp_lib.experiment --show-preset report`
+# lists them); a value given here or with `-p NAME VALUE` overrides it.
 seed = 0  # first training seed: runs <strategy>-seed<seed>, -seed<seed+1>, ...
 seeds = 0  # training seeds per strategy (0: 3, or 1 when smoke); each number is their mean and spread
-gamma = 0.4  # Dynamic CoT threshold of the main row (nats/token, or "qX"); the sweep adds the others
-max_steps = 400  # optimizer steps per run, the same for every strategy (as notebooks 03/04, so their runs are reused)
-batch_size = 32  # posts per optimizer step
-lr = 5e-4  # peak learning rate (AdamW, cosine decay)
-eval_every = 50  # steps between validation F1 points of the learning curves (0: off)
-max_new_tokens = 400  # generation budget per post (reasoning + answer; CoT targets: p99 342 tokens)
+gamma = None  # Dynamic CoT threshold of the main row (nats/token, or "qX"); the sweep adds the others
+data = None  # benchmark folder (train/valid/test .jsonl); `mmkp synth --out data/synth`
+work_dir = None  # where cache/ (teacher rationales, models) and runs/ live
+model = None  # student: tiny | smol | hub id | local folder
+lora = None  # LoRA on the language model instead of full fine-tuning (the GPU setting for 3B/7B models)
+max_pixels = None  # downscale larger images first (Qwen2.5-VL on GPU: e.g. 401408)
+teacher_backend = None  # whose rationales: oracle (written here) | openai | hf (notebook 02 writes them)
+zero_shot_model = None  # zero-shot row: "auto" means smol when installed (`make smol`), else the untrained student
+max_steps = None  # optimizer steps per run, the same for every strategy (as notebooks 03/04, so their runs are reused)
+batch_size = None  # posts per optimizer step
+lr = None  # peak learning rate (AdamW, cosine decay)
+eval_every = None  # steps between validation F1 points of the learning curves (0: off)
+max_new_tokens = None  # generation budget per post (reasoning + answer)
 allow_training = True  # True: train and predict missing runs; False: read existing runs only (fail if one is missing)
-workers = 2  # runs trained at once, one process and one thread each (1: one after another)
+workers = None  # runs trained at once, one process and one thread each (1: one after another)
 n_boot = 1000  # bootstrap draws over test posts, for every interval and paired test
 close_margin = 0.02  # F1@M (fraction) Dynamic CoT may fall below Fine-tune-CoT and still count as "close"
 gallery_posts = 8  # posts shown in the static gallery (what the HTML report shows of the explorer)
-smoke = False  # test-sized model, a few steps and posts, one seed (CI)
+smoke = None  # True: test-sized model, a few steps and posts, one seed (CI)
 
 # %%
 # %matplotlib inline
@@ -60,65 +63,27 @@ import time
 import pandas as pd
 from IPython.display import HTML, Markdown, display
 
-from mmkp_lib.experiment import (ExperimentConfig, describe, ensure_runs, ensure_teacher, main_labels, report_plan,
-                                 run_times)
-from mmkp_lib.training.config import ConfigError
+from mmkp_lib.experiment import ensure_available_runs, main_labels, report_plan, run_times
+from mmkp_lib.notebook import BreakdownSettings, experiment_config, notebook_parameters, settings_summary
 
-
-def _check_int(name, value, low, allowed):
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(name, value, allowed)
-
-
-_check_int("seed", seed, 0, "an integer >= 0 (the first training seed)")
-_check_int("seeds", seeds, 0, "the number of seeds per strategy, an integer >= 1 (or 0: 3, and 1 when smoke)")
-_check_int("n_boot", n_boot, 100, "an integer >= 100 (bootstrap draws; 1000 gives stable 95% intervals)")
-_check_int("gallery_posts", gallery_posts, 1, "an integer >= 1")
-for _name, _value in (("allow_training", allow_training), ("smoke", smoke)):
-    if not isinstance(_value, bool):
-        raise ConfigError(_name, _value, "True or False")
-if isinstance(close_margin, bool) or not isinstance(close_margin, (int, float)) or not 0 < close_margin < 1:
-    raise ConfigError("close_margin", close_margin, "an F1 difference as a fraction in (0, 1), e.g. 0.02 = 2 points")
-
-n_seeds = seeds or (1 if smoke else 3)
-cfg = ExperimentConfig(data=data, work_dir=work_dir, model=model, zero_shot_model=zero_shot_model,
-                       seeds=tuple(range(seed, seed + n_seeds)), gamma=gamma, max_steps=max_steps,
-                       batch_size=batch_size, lr=lr, eval_every=eval_every, max_new_tokens=max_new_tokens,
-                       workers=workers, smoke=smoke, lora=lora, max_pixels=max_pixels,
-                       teacher_backend=teacher_backend).validated()
+params = notebook_parameters(globals(), "05_breakdowns")  # a misspelt -p name fails here
+shown = BreakdownSettings.from_parameters(params)  # seeds, allow_training, n_boot, close_margin, gallery_posts
+cfg = experiment_config(params, n_seeds=shown.n_seeds)
+n_seeds = shown.n_seeds
 eff = cfg.effective()  # smoke sizes applied, paths resolved
 specs = report_plan(cfg, seeds=cfg.seeds)  # zero-shot, 4 strategies x seeds, the gamma sweep on the first seed
 LABELS = main_labels(cfg)  # the paper's rows -> run labels ("dyncot" -> "dyncot-g0.4")
 ZS, SFT, COT, MT, DYN = (LABELS[k] for k in ("zero-shot", "sft", "cot", "multitask", "dyncot"))
-print(f"{len(specs)} runs: seeds {list(cfg.seeds)}, gamma sweep {list(eff.sweep_gammas)} on seed {cfg.seeds[0]}; "
-      f"student {eff.model}, {eff.max_steps} steps x {eff.batch_size} posts; runs in {eff.runs_dir}"
-      + ("  [SMOKE: not results]" if smoke else ""))
+print(f"{len(specs)} runs: gamma sweep {[str(g) for g in eff.sweep_gammas]} on seed {cfg.seeds[0]}; "
+      + settings_summary(cfg))
 
 # %%
-# Reuse every finished run; train the missing ones only when allowed. Reused runs are listed in the
-# appendix ("The runs"), so the page goes on to its answer; training progress is printed here.
-status = pd.DataFrame(describe(specs))
-todo = status[status["status"] != "complete"]
-if len(todo) and not allow_training:
-    raise RuntimeError(
-        f"allow_training=False, but {len(todo)} of {len(specs)} runs in {eff.runs_dir} are not complete: "
-        + "; ".join(f"{r.run} ({r.status}: {r.why})" for r in todo.itertuples())
-        + ". Make them with `-p allow_training True` (or `python -m mmkp_lib.experiment --plan report` for the "
-        "default settings), or point work_dir/seeds/max_steps ... at the runs you have.")
-run_log = []
-
-
-def log(message):
-    run_log.append(message)
-    if ": reused (" not in message:
-        print(message, flush=True)
-
-
+# Reuse every finished run; train the missing ones only when allowed (else stop, naming each missing run).
+# Reused runs are listed in the appendix ("The runs"), so the page goes on to its answer; progress prints here.
 t0 = time.perf_counter()
-if len(todo):
-    ensure_teacher(cfg, log=log)
-folders = ensure_runs(specs, workers=eff.workers, log=log)
-print(f"{len(specs) - len(todo)} runs reused, {len(todo)} made in {time.perf_counter() - t0:.0f} s")
+available = ensure_available_runs(cfg, specs, allow_training=shown.allow_training)
+folders, run_log, status = available.folders, available.log, pd.DataFrame(available.status)
+print(f"{len(specs) - available.made} runs reused, {available.made} made in {time.perf_counter() - t0:.0f} s")
 
 # %%
 # Everything the answer and the sections need, computed once by mmkp_lib.analysis.
@@ -199,12 +164,12 @@ dyn_reasoned = float(main_cost[main_cost["label"] == DYN]["reasoned_share"].mean
 caveat = ""
 if dyn_reasoned == 0:  # then Dynamic CoT is SFT up to a few samples: say so rather than credit the method
     caveat = (f"\n\n**Caveat.** Dynamic CoT never reasons at test time: it switched {100 * dyn_switched:.1f}% of its "
-              f"training samples to the CoT target (almost no SFT answer loss fell below γ = {gamma}), so at this γ "
+              f"training samples to the CoT target (almost no SFT answer loss fell below γ = {cfg.train.gamma}), so at this γ "
               f"it trained as SFT up to those samples. Its verdicts in claims 2 and 3 compare SFT-like models, not "
               f"reasoning; the γ sweep below shows what larger γ do.")
 Markdown(
-    f"**Answer.** On {len(test)} test posts of `{eff.data}` (student `{eff.model}`, {eff.max_steps} steps x "
-    f"{eff.batch_size} posts, {n_seeds} seed(s) per strategy; F1@M in points, ± = sd over seeds, [ ] = 95% "
+    f"**Answer.** On {len(test)} test posts of `{eff.data}` (student `{eff.train.model}`, {eff.train.max_steps} steps x "
+    f"{eff.train.batch_size} posts, {n_seeds} seed(s) per strategy; F1@M in points, ± = sd over seeds, [ ] = 95% "
     f"bootstrap interval over test posts, p = paired bootstrap test):\n\n"
     f"1. *SFT far above zero-shot:* {VERDICT[above(ZS, SFT, 'all')]}. SFT {cell(SFT, 'all')} against zero-shot "
     f"{cell(ZS, 'all')} on all keyphrases ({delta(ZS, SFT, 'all')}).\n"
@@ -218,7 +183,7 @@ Markdown(
     "The intervals resample test posts (the seeds' models held fixed); the ± shows how much a new training "
     "seed moves a number. Both matter: a difference can be significant over posts yet smaller than the seed spread."
     + caveat
-    + ("\n\n**Smoke run: these numbers test the plumbing, not the methods.**" if smoke else "")
+    + ("\n\n**Smoke run: these numbers test the plumbing, not the methods.**" if eff.smoke else "")
 )
 
 # %% [markdown]
@@ -317,7 +282,7 @@ else:
         sd = f"; seed sd at step {last}: {noise:.1f} points (median over strategies)" if noise == noise else ""
         lines.append(f"- **{group}** keyphrases: at step {mid}: {at_step(means, mid)} (spread {gap_mid:.1f} points); "
                      f"at step {last}: {at_step(means, last)} (spread {gap_end:.1f}{sd}); {verdict}.")
-    out = Markdown("\n".join(lines) + f"\n\nValidation F1@M on {eff.eval_samples} posts"
+    out = Markdown("\n".join(lines) + f"\n\nValidation F1@M on {eff.train.eval_samples} posts"
                    + ("" if n_seeds > 1 else ", one seed (no seed spread)")
                    + "; a gap counts when it exceeds 2 points and twice the seed sd.")
 out
@@ -400,7 +365,7 @@ for label in (COT, DYN):
     unfinished[label] = sum(not p.get("stopped", True) for p in preds) / max(len(preds), 1)
 cut = [f"{A.display_label(label)} {100 * share:.0f}%" for label, share in unfinished.items() if share > 0]
 if cut:
-    text += (f" **Budget:** share of test generations that hit the {eff.max_new_tokens}-token limit before finishing "
+    text += (f" **Budget:** share of test generations that hit the {eff.train.max_new_tokens}-token limit before finishing "
              f"(answer cut or missing, reasoning tokens capped): {', '.join(cut)}; their F1 and token counts "
              "understate what a larger budget would give.")
 Markdown(text)

@@ -1,5 +1,6 @@
 """mmkp_lib.experiment: the plan's names and configs, and ensure_run's reuse / predict / resume / retrain decisions,
 on the test-sized model and a 32-post benchmark (conftest's kp_data)."""
+import ast
 import json
 import shutil
 from pathlib import Path
@@ -17,14 +18,14 @@ from mmkp_lib.training.config import ConfigError
 def exp(kp_data, tmp_path_factory):
     """A smoke experiment on kp_data with its own oracle cache and model cache (nothing under the repo)."""
     work = tmp_path_factory.mktemp("exp")
-    cfg = ExperimentConfig(data=kp_data.data, work_dir=str(work), teacher_cache=str(work / "oracle.jsonl"),
+    cfg = ExperimentConfig.from_settings(data=kp_data.data, work_dir=str(work), teacher_cache=str(work / "oracle.jsonl"),
                            smoke=True).validated()
     ensure_teacher(cfg, log=lambda m: None)
     return cfg
 
 
 def test_plan_names_are_the_labels_the_analysis_parses(kp_data, tmp_path):
-    cfg = ExperimentConfig(data=kp_data.data, work_dir=str(tmp_path), zero_shot_model="tiny", seeds=(0,))
+    cfg = ExperimentConfig.from_settings(data=kp_data.data, work_dir=str(tmp_path), zero_shot_model="tiny", seeds=(0,))
     names = [s.name for s in plan(cfg)]
     assert names == ["zero-shot-tiny", "sft-seed0", "cot-seed0", "multitask-seed0", "dyncot-g0.4-seed0"]
     full = report_plan(cfg)
@@ -40,16 +41,16 @@ def test_plan_names_are_the_labels_the_analysis_parses(kp_data, tmp_path):
 
 
 def test_every_strategy_trains_the_same_steps_and_batch(kp_data, tmp_path):
-    cfg = ExperimentConfig(data=kp_data.data, work_dir=str(tmp_path), zero_shot_model="tiny")
+    cfg = ExperimentConfig.from_settings(data=kp_data.data, work_dir=str(tmp_path), zero_shot_model="tiny")
     trained = [s for s in report_plan(cfg) if s.train]
     assert {(s.train["max_steps"], s.train["batch_size"], s.train["lr"]) for s in trained} == {
-        (cfg.max_steps, cfg.batch_size, cfg.lr)}
+        (cfg.train.max_steps, cfg.train.batch_size, cfg.train.lr)}
     by = {s.name: s.train for s in trained}
     assert by["dyncot-gq0.3-seed0"]["gamma"] == "q0.3" and by["dyncot-g1.6-seed0"]["gamma"] == 1.6
     assert by["sft-seed1"]["seed"] == 1 and by["sft-seed1"]["model_seed"] == 0  # vary_model_seed=False
     assert by["sft-seed0"]["teacher_cache"] is None and by["cot-seed0"]["teacher_cache"].endswith("oracle.jsonl")
     assert Path(by["cot-seed0"]["out"]) == tmp_path.resolve() / "runs" / "cot-seed0"
-    varied = ExperimentConfig(data=kp_data.data, work_dir=str(tmp_path), vary_model_seed=True, seeds=(0, 3))
+    varied = ExperimentConfig.from_settings(data=kp_data.data, work_dir=str(tmp_path), vary_model_seed=True, seeds=(0, 3))
     assert [s.train["model_seed"] for s in plan(varied, zero_shot=False, strategies=("sft",))] == [0, 3]
 
 
@@ -61,12 +62,12 @@ def test_every_strategy_trains_the_same_steps_and_batch(kp_data, tmp_path):
 def test_bad_settings_fail_with_the_field_named(kp_data, tmp_path, field, value, match):
     kwargs = {"data": kp_data.data, "work_dir": str(tmp_path), field: value}
     with pytest.raises(ConfigError, match=match):
-        ExperimentConfig(**kwargs).validated()
+        ExperimentConfig.from_settings(**kwargs).validated()
 
 
 def test_smoke_paths_and_zero_shot_model(kp_data, tmp_path):
-    eff = ExperimentConfig(data=kp_data.data, work_dir=str(tmp_path), smoke=True).effective()
-    assert eff.model == eff.zero_shot_model == "tiny-test" and eff.runs_dir.endswith("runs-smoke")
+    eff = ExperimentConfig.from_settings(data=kp_data.data, work_dir=str(tmp_path), smoke=True).effective()
+    assert eff.train.model == eff.zero_shot_model == "tiny-test" and eff.runs_dir.endswith("runs-smoke")
     assert eff.model_cache == str(tmp_path.resolve() / "cache" / "models")
 
 
@@ -147,7 +148,7 @@ def test_ensure_runs_in_parallel_workers_gives_the_in_process_numbers(exp, tmp_p
 
 
 def test_ensure_teacher_writes_oracle_rationales_once(kp_data, tmp_path):
-    cfg = ExperimentConfig(data=kp_data.data, work_dir=str(tmp_path), smoke=True)
+    cfg = ExperimentConfig.from_settings(data=kp_data.data, work_dir=str(tmp_path), smoke=True)
     logs = []
     path = ensure_teacher(cfg, log=logs.append)
     assert path == tmp_path.resolve() / "cache" / "teacher" / "synth" / "oracle.jsonl"
@@ -155,33 +156,31 @@ def test_ensure_teacher_writes_oracle_rationales_once(kp_data, tmp_path):
     ensure_teacher(cfg, log=logs.append)
     assert logs[1].endswith("rationales for all 32 training posts")
     with pytest.raises(FileNotFoundError, match="mmkp teacher"):
-        ensure_teacher(ExperimentConfig(data=kp_data.data, work_dir=str(tmp_path), teacher_backend="openai"),
+        ensure_teacher(ExperimentConfig.from_settings(data=kp_data.data, work_dir=str(tmp_path), teacher_backend="openai"),
                        log=lambda m: None)
 
 
 @pytest.mark.parametrize("notebook", ["03_sft_vs_cot", "04_dyncot", "05_breakdowns"])
 def test_notebook_defaults_are_the_experiments(notebook):
-    """Notebooks 03, 04 and 05 share run folders only if their parameters give the same TrainConfig: their literal
-    defaults must equal ExperimentConfig's (the report's embedded experiment and its runs stage)."""
-    import ast
+    """Notebooks 03, 04 and 05 share run folders only if their parameters give the same TrainConfig: each reads
+    the `report` preset and leaves every experiment setting at None (the preset's value), so their defaults are
+    the report's embedded experiment by construction."""
+    from mmkp_lib.experiment import setting_names
+    from mmkp_lib.notebook import parameters_cell
 
-    import jupytext
-
-    source = Path(__file__).resolve().parents[1] / "notebooks" / f"{notebook}.py"
-    cell = next(c for c in jupytext.read(source).cells if "parameters" in c.metadata.get("tags", []))
-    params = {node.targets[0].id: ast.literal_eval(node.value) for node in ast.parse(cell.source).body
+    cell = parameters_cell(notebook)
+    params = {node.targets[0].id: ast.literal_eval(node.value) for node in ast.parse(cell).body
               if isinstance(node, ast.Assign)}
-    defaults = ExperimentConfig()
-    shared = [k for k in params if hasattr(defaults, k) and k != "seeds"]  # 05: seeds is a count there
-    assert {"data", "model", "max_steps", "batch_size", "lr", "eval_every", "max_new_tokens", "workers"} <= set(shared)
-    assert {k: params[k] for k in shared} == {k: getattr(defaults, k) for k in shared}
-    assert params["seed"] == defaults.seeds[0] and params["smoke"] is False
+    shared = [k for k in params if k in setting_names() and k != "seeds"]  # 05: seeds is a count there
+    assert {"data", "model", "max_steps", "batch_size", "lr", "eval_every", "max_new_tokens", "workers", "smoke"} <= set(shared)
+    assert {k: params[k] for k in shared} == {k: None for k in shared}
+    assert params["preset"] == "report" and params["seed"] == ExperimentConfig.from_settings("report").seeds[0]
 
 
 def test_runs_go_seed_by_seed_and_slowest_first_within_a_seed(kp_data, tmp_path):
     from mmkp_lib.experiment.execute import _run_order
 
-    cfg = ExperimentConfig(data=kp_data.data, work_dir=str(tmp_path), zero_shot_model="tiny")
+    cfg = ExperimentConfig.from_settings(data=kp_data.data, work_dir=str(tmp_path), zero_shot_model="tiny")
     order = [s.name for s in _run_order(report_plan(cfg))]
     first_wave = order[:order.index("multitask-seed1")]
     assert order[0] == "multitask-seed0" and "zero-shot-tiny" in first_wave and len(first_wave) == 5
@@ -247,7 +246,7 @@ def test_settings_and_cluster_commands(exp, tmp_path):
     assert sum(" -m mmkp_lib.experiment --spec " in ln for ln in lines) == 5  # zero-shot too
     saved = json.loads((tmp_path / ".plans" / "sft-seed0.train.json").read_text())
     assert saved == next(s.train for s in specs if s.name == "sft-seed0")
-    assert ExperimentConfig(**{"data": exp.data, **parse_settings(["lora=true"])}).validated().lora is True
+    assert ExperimentConfig.from_settings(**{"data": exp.data, **parse_settings(["lora=true"])}).validated().train.lora is True
 
 
 def test_evaluation_posts_are_the_ones_the_runs_used(exp):

@@ -24,13 +24,16 @@ def test_training_defaults_match_the_experiment_and_notebooks_03_04():
     # 05 asks for the runs 03 and 04 made: any differing training default would make `make report` retrain them all.
     from mmkp_lib.experiment import ExperimentConfig
 
+    # Every notebook reads the report preset and leaves the training settings at None (the preset's values).
     p05 = parameter_values(NOTEBOOK)
-    defaults = ExperimentConfig()
+    defaults = ExperimentConfig.from_settings(p05["preset"])
+    assert p05["preset"] == "report" and defaults == ExperimentConfig.from_settings("report")
     shared = ("data", "work_dir", "model", "zero_shot_model", "gamma", "max_steps", "batch_size", "lr", "eval_every",
               "max_new_tokens", "workers")
     for name in shared:
-        assert p05[name] == getattr(defaults, name), f"05's {name}={p05[name]!r}, ExperimentConfig {getattr(defaults, name)!r}"
+        assert p05[name] is None, f"05's {name}={p05[name]!r} would override the preset's {defaults.settings()[name]!r}"
     for other in ("03_sft_vs_cot.ipynb", "04_dyncot.ipynb"):
+        assert parameter_values(NOTEBOOKS / other)["preset"] == p05["preset"]
         p = parameter_values(NOTEBOOKS / other)
         for name in set(shared) & set(p):
             assert p05[name] == p[name], f"05's {name}={p05[name]!r}, {other} has {p[name]!r}"

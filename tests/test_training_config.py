@@ -49,7 +49,7 @@ def test_from_dict_refuses_unknown_keys_and_round_trips():
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ConfigError, match="not a TrainConfig parameter"):
         TrainConfig.from_dict({"stratgy": "sft"})
-    assert cfg.name == "x" and cfg.gamma_spec == Gamma("quantile", 0.3)
+    assert cfg.name == "x" and cfg.gamma == Gamma("quantile", 0.3)
 
 
 def test_every_field_has_a_help_comment():
@@ -67,7 +67,7 @@ def test_cli_flags_parse_into_typed_config(tmp_path):
         "--teacher-cache", "t.jsonl", "--out", "runs/x", "--lora", "--no-freeze-vision", "--warmup-steps", "10",
         "--lr", "1e-4", "--max-pixels", "none", "--max-steps", "5"])
     cfg = config_from_args(args)
-    assert (cfg.strategy, cfg.gamma, cfg.scoring, cfg.lora, cfg.freeze_vision) == ("dyncot", "q0.3", "lagged", True, False)
+    assert (cfg.strategy, cfg.gamma, cfg.scoring, cfg.lora, cfg.freeze_vision) == ("dyncot", Gamma("quantile", 0.3), "lagged", True, False)
     assert cfg.warmup_steps == 10 and isinstance(cfg.warmup_steps, int)  # steps, not a share
     assert cfg.lr == 1e-4 and cfg.max_pixels is None and cfg.max_steps == 5
 

@@ -44,7 +44,7 @@ def _optional(kind):
 
 
 _TYPES = {"str": str, "int": int, "float": _number, "str | None": _optional(str), "int | None": _optional(int),
-          "float | str": _gamma}
+          "Gamma": _gamma}
 
 
 def add_parser(subparsers) -> None:

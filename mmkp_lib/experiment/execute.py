@@ -1,7 +1,7 @@
 """Making runs: teacher rationales, offline models, then each run folder (reuse, predict, resume or train).
 
     from mmkp_lib.experiment import ExperimentConfig, ensure_runs, ensure_teacher, plan
-    cfg = ExperimentConfig()
+    cfg = ExperimentConfig.from_settings("report")
     ensure_teacher(cfg)
     folders = ensure_runs(plan(cfg), workers=2)   # two processes at once, one thread each (this 2-core CPU)
 """
@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -255,3 +256,41 @@ def _run_parallel(specs: Sequence[RunSpec], workers: int, log, log_dir, gpus: Se
 
 
 
+
+
+@dataclass
+class AvailableRuns:
+    """What `ensure_available_runs` found and made."""
+
+    folders: list[Path]  # every spec's run folder, in the specs' order
+    status: list[dict[str, Any]]  # plan.describe's rows as they were before anything was made
+    log: list[str]  # every progress line, reused runs included
+    made: int  # runs that were not complete before
+
+
+def ensure_available_runs(cfg: ExperimentConfig, specs: Sequence[RunSpec], *, allow_training: bool = True,
+                          log: Callable[[str], None] = print) -> AvailableRuns:
+    """Every spec's run folder complete: reused when it is, made (teacher rationales first) when allowed, else a
+    RuntimeError naming each run that is missing and why, before anything is trained. Lines about reused runs go
+    to the returned log only, so a notebook shows only what it made."""
+    from mmkp_lib.experiment.plan import describe
+
+    status = describe(specs)
+    todo = [r for r in status if r["status"] != "complete"]
+    if todo and not allow_training:
+        raise RuntimeError(
+            f"allow_training=False, but {len(todo)} of {len(specs)} runs in {cfg.effective().runs_dir} are not "
+            "complete: " + "; ".join(f"{r['run']} ({r['status']}: {r['why']})" for r in todo)
+            + ". Make them with `-p allow_training True` (or `python -m mmkp_lib.experiment --plan report` for the "
+            "default settings), or point work_dir/seeds/max_steps ... at the runs you have.")
+    lines: list[str] = []
+
+    def record(message: str) -> None:
+        lines.append(message)
+        if ": reused (" not in message:
+            log(message)
+
+    if todo:
+        ensure_teacher(cfg, log=record)
+    folders = ensure_runs(specs, workers=cfg.effective().workers, log=record)
+    return AvailableRuns(folders=folders, status=status, log=lines, made=len(todo))

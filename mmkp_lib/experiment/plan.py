@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 from mmkp_lib import runs
 from mmkp_lib.experiment.config import ExperimentConfig
-from mmkp_lib.training.config import STRATEGIES, TrainConfig, parse_gamma
+from mmkp_lib.training.config import DEFAULT_GAMMA, STRATEGIES, Gamma, TrainConfig, parse_gamma
 
 # TrainConfig fields that change no trained number (launch.RESUME_MAY_CHANGE), plus `out`: a run that moved
 # with its work folder is still the same run.
@@ -71,10 +71,10 @@ class RunSpec:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
-def run_name(strategy: str, seed: int, gamma: float | str | None = None) -> str:
+def run_name(strategy: str, seed: int, gamma: Gamma | None = None) -> str:
     """"sft-seed0", "dyncot-g0.4-seed1", "dyncot-gq0.3-seed0" (the labels mmkp_lib.analysis parses)."""
     if strategy == "dyncot":
-        return f"dyncot-g{parse_gamma(0.4 if gamma is None else gamma)}-seed{seed}"
+        return f"dyncot-g{parse_gamma(gamma) if gamma is not None else DEFAULT_GAMMA}-seed{seed}"
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy={strategy!r}: one of {', '.join(STRATEGIES)}")
     return f"{strategy}-seed{seed}"
@@ -82,34 +82,31 @@ def run_name(strategy: str, seed: int, gamma: float | str | None = None) -> str:
 
 def main_labels(cfg: ExperimentConfig) -> dict[str, str]:
     """The analysis label of each of the paper's rows in this experiment: {"sft": "sft", ..., "dyncot": "dyncot-g0.4"}."""
-    eff = cfg.effective()
     return {"zero-shot": "zero-shot", "sft": "sft", "cot": "cot", "multitask": "multitask",
-            "dyncot": f"dyncot-g{parse_gamma(eff.gamma)}"}
+            "dyncot": f"dyncot-g{cfg.train.gamma}"}
 
 
-def train_config(cfg: ExperimentConfig, strategy: str, seed: int, gamma: float | str | None = None) -> TrainConfig:
-    """The TrainConfig of one planned run (validated)."""
+def train_config(cfg: ExperimentConfig, strategy: str, seed: int, gamma: Gamma | None = None) -> TrainConfig:
+    """The TrainConfig of one planned run: the experiment's training template with this run's strategy, seed,
+    folder and the experiment's resolved paths filled in. `gamma` (a sweep's) replaces the template's for dyncot;
+    the other strategies record the default gamma, which they do not use."""
     eff = cfg.effective()
-    name = run_name(strategy, seed, gamma if gamma is not None else eff.gamma)
-    return TrainConfig(
-        data=eff.data, out=str(Path(eff.runs_dir) / name), strategy=strategy,
-        teacher_cache=eff.teacher_cache if strategy != "sft" else None,
-        gamma=(gamma if gamma is not None else eff.gamma) if strategy == "dyncot" else 0.4,
-        scoring=eff.scoring, model=eff.model, model_seed=seed if eff.vary_model_seed else 0,
-        model_cache=eff.model_cache, max_steps=eff.max_steps, batch_size=eff.batch_size, lr=eff.lr,
-        eval_every=eff.eval_every, eval_samples=eff.eval_samples, eval_batch_size=min(eff.eval_samples, 32),
-        max_new_tokens=eff.max_new_tokens, seed=seed, limit_train=eff.limit_train or None, bf16=eff.bf16,
-        save_every=eff.save_every, save_total_limit=1, log_every=min(10, eff.max_steps), lora=eff.lora,
-        max_pixels=eff.max_pixels,
-    )
+    t = eff.train
+    gamma = (gamma or t.gamma) if strategy == "dyncot" else DEFAULT_GAMMA
+    return dataclasses.replace(
+        t, data=eff.data, out=str(Path(eff.runs_dir) / run_name(strategy, seed, gamma)), strategy=strategy,
+        teacher_cache=eff.teacher_cache if strategy != "sft" else None, gamma=gamma,
+        model_seed=seed if eff.vary_model_seed else 0, model_cache=eff.model_cache, seed=seed,
+        limit_train=eff.limit_train or None, bf16=eff.bf16, eval_batch_size=min(t.eval_samples, 32),
+        save_total_limit=1, log_every=min(10, t.max_steps))
 
 
 def _predict_settings(eff: ExperimentConfig) -> dict:
     return {"split": "test", "limit": eff.test_limit or None, "batch_size": eff.predict_batch_size,
-            "max_new_tokens": eff.max_new_tokens}
+            "max_new_tokens": eff.train.max_new_tokens}
 
 
-def train_spec(cfg: ExperimentConfig, strategy: str, seed: int, gamma: float | str | None = None) -> RunSpec:
+def train_spec(cfg: ExperimentConfig, strategy: str, seed: int, gamma: Gamma | None = None) -> RunSpec:
     eff = cfg.effective()
     tc = train_config(cfg, strategy, seed, gamma)
     return RunSpec(name=tc.name, out=tc.out, train=tc.to_dict(), zero_shot=None, predict=_predict_settings(eff),
@@ -122,7 +119,7 @@ def zero_shot_spec(cfg: ExperimentConfig) -> RunSpec:
     name = f"zero-shot-{Path(eff.zero_shot_model).name}"
     settings = dict(_predict_settings(eff), max_new_tokens=eff.zero_shot_max_new_tokens)
     zs = {"model_name": eff.zero_shot_model, "data": eff.data, "model_seed": 0, "model_cache": eff.model_cache,
-          "max_pixels": eff.max_pixels}
+          "max_pixels": eff.train.max_pixels}
     return RunSpec(name=name, out=str(Path(eff.runs_dir) / name), train=None, zero_shot=zs, predict=settings,
                    threads=eff.threads)
 
@@ -140,7 +137,7 @@ def evaluation_posts(cfg: ExperimentConfig) -> tuple[list, list]:
 
 def plan(cfg: ExperimentConfig, *, strategies: Sequence[str] = STRATEGIES, seeds: Sequence[int] | None = None,
          zero_shot: bool = True, sweep: bool = False) -> list[RunSpec]:
-    """Run specs: zero-shot (once), then each strategy x seed (dyncot at cfg.gamma), then the gamma sweep on the
+    """Run specs: zero-shot (once), then each strategy x seed (dyncot at cfg.train.gamma), then the gamma sweep on the
     first seed (sweep=True; the main gamma is not repeated). Names are unique. Each seed is a scheduling wave and
     the sweep the last one, so the main table's runs finish first."""
     eff = cfg.effective()

@@ -6,6 +6,8 @@ and a run can be repeated from that file alone:
     from mmkp_lib.training.config import TrainConfig
     cfg = TrainConfig(data="data/synth", out="runs/dyncot-q0.3", strategy="dyncot", gamma="q0.3",
                       teacher_cache="cache/teacher/rationales.jsonl")
+    cfg.gamma                      # Gamma(kind='quantile', value=0.3): parsed once, when the config is made
+    cfg.training_arguments()       # the transformers.TrainingArguments the trainer gets
 
 Defaults are plain literals sized for the offline `tiny` model on a CPU; real
 checkpoints (Qwen2.5-VL-3B/7B) want a smaller `lr` (about 1e-5 full, 1e-4 LoRA)
@@ -42,9 +44,18 @@ class Gamma:
     def __str__(self) -> str:
         return f"q{self.value:g}" if self.kind == "quantile" else f"{self.value:g}"
 
+    def to_json(self) -> float | str:
+        """What config.json records: the loss as a number (0.4), a quantile as its string ("q0.3")."""
+        return str(self) if self.kind == "quantile" else self.value
 
-def parse_gamma(gamma: float | int | str) -> Gamma:
-    """0.4 -> switch samples whose SFT loss is below 0.4 nats/token; "q0.3" -> switch the 30% lowest-loss samples."""
+
+def parse_gamma(gamma: float | int | str | Gamma) -> Gamma:
+    """0.4 -> switch samples whose SFT loss is below 0.4 nats/token; "q0.3" -> switch the 30% lowest-loss samples.
+
+    The one parser of gamma: configs call it when they are made (from a notebook, a flag, a config.json), so
+    everything after holds a typed Gamma."""
+    if isinstance(gamma, Gamma):
+        return gamma
     if isinstance(gamma, bool):
         raise ConfigError("gamma", gamma, "a positive loss (e.g. 0.4) or a quantile string 'qX' with 0 <= X <= 1 (e.g. 'q0.3')")
     if isinstance(gamma, (int, float)):
@@ -67,6 +78,10 @@ def parse_gamma(gamma: float | int | str) -> Gamma:
     raise ConfigError("gamma", gamma, "a positive loss (e.g. 0.4) or a quantile string 'qX' with 0 <= X <= 1 (e.g. 'q0.3')")
 
 
+# The paper's threshold (Ma et al. 2025): the one place this default is written.
+DEFAULT_GAMMA = Gamma("loss", 0.4)
+
+
 @dataclass
 class TrainConfig:
     """Every parameter of a training run (see the module docstring for an example)."""
@@ -81,7 +96,7 @@ class TrainConfig:
     # --- strategy
     strategy: str = "sft"  # sft | cot | multitask | dyncot
     teacher_cache: str | None = None  # accepted teacher rationales (needed by cot, multitask, dyncot)
-    gamma: float | str = 0.4  # dyncot threshold: SFT loss in nats/token, or "qX" = the X lowest-loss share
+    gamma: Gamma = DEFAULT_GAMMA  # dyncot threshold: SFT loss in nats/token, or "qX" = the X lowest-loss share
     scoring: str = "online"  # dyncot: "online" (exact, extra no-grad forward) | "lagged" (loss at last SFT visit)
 
     # --- model
@@ -122,6 +137,7 @@ class TrainConfig:
     tqdm: bool = False  # progress bars (off: headless notebooks and logs)
 
     def __post_init__(self) -> None:
+        self.gamma = parse_gamma(self.gamma)  # 0.4, "0.4" or "q0.3" from a flag, a notebook or config.json
         self.validate()
 
     # Validation lives in one place so a notebook's `TrainConfig(**params)` and the CLI fail the same way.
@@ -131,7 +147,8 @@ class TrainConfig:
             raise ConfigError("strategy", self.strategy, f"one of {', '.join(STRATEGIES)}{hint}")
         if self.scoring not in SCORINGS:
             raise ConfigError("scoring", self.scoring, f"one of {', '.join(SCORINGS)}")
-        self.gamma_spec  # parses and raises ConfigError on a bad gamma
+        if not isinstance(self.gamma, Gamma):
+            raise ConfigError("gamma", self.gamma, "a Gamma (use parse_gamma), e.g. parse_gamma('q0.3')")
         if self.strategy in ("cot", "multitask", "dyncot") and not self.teacher_cache:
             raise ConfigError("teacher_cache", self.teacher_cache,
                               f"strategy {self.strategy!r} needs accepted teacher rationales: pass the teacher cache "
@@ -167,25 +184,58 @@ class TrainConfig:
             raise ConfigError("out", self.out, "a run folder, e.g. runs/sft")
 
     @property
-    def gamma_spec(self) -> Gamma:
-        return parse_gamma(self.gamma)
-
-    @property
     def name(self) -> str:
         """The run's name: its folder's name."""
         return self.out.rstrip("/").rsplit("/", 1)[-1]
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Plain JSON values (config.json, a worker's spec): gamma as 0.4 or "q0.3"."""
+        d = dataclasses.asdict(self)
+        d["gamma"] = self.gamma.to_json()
+        return d
+
+    def use_bf16(self) -> bool:
+        """bf16 as set, or (None) where a CUDA GPU supports it."""
+        if self.bf16 is not None:
+            return bool(self.bf16)
+        import torch
+
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+
+    def training_arguments(self, *, checkpoints: bool = True, find_unused_parameters: bool = False):
+        """The transformers.TrainingArguments of this run: the one mapping from TrainConfig to the HF trainer's
+        arguments (training, the experiment and the benchmarks all use it). `checkpoints=False`: save nothing
+        (benchmarks); `find_unused_parameters`: DDP must look for parameters a step leaves unused (posts
+        without an image skip the projector)."""
+        import torch
+        from transformers import TrainingArguments
+
+        return TrainingArguments(
+            output_dir=self.out, per_device_train_batch_size=self.batch_size,
+            gradient_accumulation_steps=self.grad_accum, num_train_epochs=float(self.epochs),
+            max_steps=self.max_steps, learning_rate=self.lr, lr_scheduler_type=self.lr_scheduler,
+            warmup_steps=self.warmup_steps, weight_decay=self.weight_decay, max_grad_norm=self.max_grad_norm,
+            logging_strategy="steps", logging_steps=self.log_every,
+            save_strategy="steps" if checkpoints else "no",
+            save_steps=self.save_every or 10**9,  # 0: only the checkpoint at the last step
+            save_total_limit=self.save_total_limit, eval_strategy="no", seed=self.seed, bf16=self.use_bf16(),
+            dataloader_num_workers=self.num_workers, remove_unused_columns=False, report_to="none",
+            disable_tqdm=not self.tqdm, use_cpu=not torch.cuda.is_available(),
+            ddp_find_unused_parameters=find_unused_parameters,
+        )
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
         """Build from a dict (config.json, notebook parameters); unknown keys are an error, not ignored."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
+        unknown = sorted(set(d) - field_names())
         if unknown:
-            raise ConfigError(unknown[0], d[unknown[0]], f"not a TrainConfig parameter; known ones: {', '.join(sorted(known))}")
+            raise ConfigError(unknown[0], d[unknown[0]],
+                              f"not a TrainConfig parameter; known ones: {', '.join(sorted(field_names()))}")
         return cls(**d)
+
+
+def field_names() -> set[str]:
+    return {f.name for f in dataclasses.fields(TrainConfig)}
 
 
 def field_help() -> dict[str, str]:

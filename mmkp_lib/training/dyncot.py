@@ -52,7 +52,7 @@ def choose_cot(sft_losses: Sequence[float] | torch.Tensor, gamma: float | str | 
     ("q0.3") switches the round(0.3 * n) lowest losses of `reference`
     (default: `sft_losses` itself, i.e. the batch); ties at the threshold all switch.
     """
-    g = gamma if isinstance(gamma, Gamma) else parse_gamma(gamma)
+    g = parse_gamma(gamma)
     losses = torch.as_tensor(sft_losses, dtype=torch.float64).detach().cpu().reshape(-1)
     known = ~torch.isnan(losses)
     if g.kind == "loss":
@@ -86,7 +86,7 @@ class DynCotState:
     def __init__(self, gamma: float | str | Gamma, scoring: str = "online"):
         if scoring not in ("online", "lagged"):
             raise ValueError(f"scoring={scoring!r}: one of online, lagged")
-        self.gamma = gamma if isinstance(gamma, Gamma) else parse_gamma(gamma)
+        self.gamma = parse_gamma(gamma)
         self.scoring = scoring
         self.last_sft_loss: dict[int, float] = {}  # sample index -> L_sft at its last SFT visit
         self.has_cot: set[int] = set()  # samples that have a CoT target (quantile reference for lagged)

@@ -133,14 +133,12 @@ def pin_malloc_thresholds() -> bool:
 def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, log=print) -> Path:
     """Train one run into cfg.out (see the module docstring). Returns the run folder."""
     import torch
-    from transformers import PrinterCallback, TrainingArguments, set_seed
+    from transformers import PrinterCallback, set_seed
 
     from mmkp_lib.formats import load_posts
     from mmkp_lib.models import load_model
-    from mmkp_lib.training.collator import VLMCollator
-    from mmkp_lib.training.data import ExampleDataset, build_examples
-    from mmkp_lib.training.dyncot import DynCotState
-    from mmkp_lib.training.trainer import KeyphraseTrainer
+    from mmkp_lib.training.data import build_examples
+    from mmkp_lib.training.trainer import build_trainer
 
     cfg.validate()
     pin_malloc_thresholds()
@@ -173,7 +171,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, lo
     examples, report = build_examples(posts, cfg.strategy, rationales)
     log(report.summary())
 
-    use_bf16 = cfg.bf16 if cfg.bf16 is not None else bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    use_bf16 = cfg.use_bf16()
     # bf16 weights on a GPU (what TRL/LLaMA-Factory do for VLMs); on a CPU fp32 master weights under bf16 autocast,
     # because a tiny model's late, small AdamW updates vanish in bf16 weights
     on_gpu = torch.cuda.is_available()
@@ -185,27 +183,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, lo
     log(f"model {cfg.model}: {counts['trainable']:,} of {counts['total']:,} parameters trainable"
         + (" (LoRA)" if cfg.lora else ""))
 
-    collator = VLMCollator(processor, max_length=cfg.max_length, dyncot=cfg.strategy == "dyncot")
-    args = TrainingArguments(
-        output_dir=str(run), per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
-        num_train_epochs=float(cfg.epochs), max_steps=cfg.max_steps, learning_rate=cfg.lr,
-        lr_scheduler_type=cfg.lr_scheduler, warmup_steps=cfg.warmup_steps, weight_decay=cfg.weight_decay,
-        max_grad_norm=cfg.max_grad_norm, logging_strategy="steps", logging_steps=cfg.log_every,
-        save_strategy="steps", save_steps=cfg.save_every or 10**9,  # 0: only the checkpoint at the last step
-        save_total_limit=cfg.save_total_limit, eval_strategy="no", seed=cfg.seed, bf16=use_bf16,
-        dataloader_num_workers=cfg.num_workers, remove_unused_columns=False, report_to="none",
-        disable_tqdm=not cfg.tqdm, use_cpu=not torch.cuda.is_available(),
-        # DDP: posts without an image leave the projector unused in a step; only then must DDP look for such params
-        ddp_find_unused_parameters=any(p.image is None for p in posts),
-    )
-    train_posts = posts
-    validator = make_validator(cfg, processor, train_posts) if cfg.eval_every else None
-    trainer = KeyphraseTrainer(
-        model=model, args=args, train_dataset=ExampleDataset(examples), data_collator=collator,
-        processing_class=processor, run_dir=run,
-        dyncot=DynCotState(cfg.gamma_spec, cfg.scoring) if cfg.strategy == "dyncot" else None,
-        validator=validator, eval_every=cfg.eval_every,
-    )
+    validator = make_validator(cfg, processor, posts) if cfg.eval_every else None
+    trainer = build_trainer(cfg, model, processor, examples, validator=validator,
+                            find_unused_parameters=any(p.image is None for p in posts))
+    args, collator = trainer.args, trainer.data_collator
     trainer.remove_callback(PrinterCallback)  # our log lines go to train_log.jsonl; one short line per log below
     if not cfg.tqdm:
         trainer.add_callback(_ShortPrinter(log))

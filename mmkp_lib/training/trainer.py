@@ -347,3 +347,19 @@ class _RunHooks(TrainerCallback):
     def on_train_end(self, args, state, control, **kwargs):
         self.trainer.sync_dyncot()
         self.trainer.flush_decisions()
+
+
+def build_trainer(cfg, model, processor, examples, *, validator: Callable[[Any], dict[str, float]] | None = None,
+                  callbacks=(), checkpoints: bool = True, find_unused_parameters: bool = False) -> KeyphraseTrainer:
+    """The KeyphraseTrainer of a TrainConfig over prepared `examples` (training.data.build_examples): collator,
+    dataset, Dynamic CoT state and the TrainingArguments of `cfg.training_arguments()`. The one place a trainer
+    is built: `launch.train` and the benchmarks both call it."""
+    from mmkp_lib.training.data import ExampleDataset
+
+    collator = VLMCollator(processor, max_length=cfg.max_length, dyncot=cfg.strategy == "dyncot")
+    return KeyphraseTrainer(
+        model=model, args=cfg.training_arguments(checkpoints=checkpoints, find_unused_parameters=find_unused_parameters),
+        train_dataset=ExampleDataset(examples), data_collator=collator, processing_class=processor, run_dir=cfg.out,
+        dyncot=DynCotState(cfg.gamma, cfg.scoring) if cfg.strategy == "dyncot" else None,
+        validator=validator, eval_every=cfg.eval_every if validator is not None else 0, callbacks=list(callbacks),
+    )
