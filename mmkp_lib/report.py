@@ -6,8 +6,11 @@ the one recorded at its last successful run, and whose outputs still exist, is
 reused; `--fresh 1` redoes everything. Stage times go into reports/index.html.
 
     python -m mmkp_lib.report                 # the full default run (what `make report` does)
-    python -m mmkp_lib.report --smoke 1       # tiny sizes, every notebook, a minute or two
-    python -m mmkp_lib.report --smoke 1 --out /tmp/rep --work /tmp/work   # keep the committed reports untouched
+    python -m mmkp_lib.report --smoke 1       # tiny sizes, every notebook, a minute or two, into reports-smoke/
+    python -m mmkp_lib.report --smoke 1 --out /tmp/rep --work /tmp/work   # elsewhere
+
+The committed pages are reports/*.html; a smoke pass writes to reports-smoke/ (ignored by git) and never
+touches them. Notebooks receive paths relative to the repository, so no page shows the folder it was made in.
 """
 from __future__ import annotations
 
@@ -28,13 +31,30 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 
 
+def default_out(smoke: bool) -> Path:
+    """reports/ (committed) for the full run, reports-smoke/ (ignored) for a smoke pass."""
+    return ROOT / ("reports-smoke" if smoke else "reports")
+
+
+def repo_relative(path: Path) -> str:
+    """`path` relative to the repository (where papermill runs the notebooks) when inside it, else absolute."""
+    try:
+        return str(Path(path).resolve().relative_to(ROOT)) or "."
+    except ValueError:
+        return str(path)
+
+
 @dataclass
 class ReportConfig:
     smoke: bool = False
     fresh: bool = False
-    out: Path = ROOT / "reports"  # rendered HTML, executed notebooks, index.html
+    out: Path | None = None  # rendered HTML, executed notebooks, index.html; None = default_out(smoke)
     work: Path = ROOT  # where data/, cache/ and runs/ live
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.out is None:
+            self.out = default_out(self.smoke)
 
     @property
     def data_dir(self) -> Path:
@@ -42,8 +62,8 @@ class ReportConfig:
 
     def notebook_parameters(self) -> dict:
         """Parameters every notebook receives; a notebook ignores none of them silently (papermill warns)."""
-        return {"smoke": self.smoke, "data": str(self.data_dir), "seed": self.seed,
-                "work_dir": str(self.work)}
+        return {"smoke": self.smoke, "data": repo_relative(self.data_dir), "seed": self.seed,
+                "work_dir": repo_relative(self.work)}
 
 
 @dataclass
@@ -91,7 +111,8 @@ def report_experiment(cfg: ReportConfig):
     folder (so the notebooks find every run the runs stage made)."""
     from mmkp_lib.experiment import ExperimentConfig
 
-    return ExperimentConfig(data=str(cfg.data_dir), work_dir=str(cfg.work), smoke=cfg.smoke).validated()
+    return ExperimentConfig.from_settings("report", data=str(cfg.data_dir), work_dir=str(cfg.work),
+                                          smoke=cfg.smoke).validated()
 
 
 def _run_experiments(cfg: ReportConfig) -> None:
@@ -140,9 +161,11 @@ def execute_notebook(nb: Path, cfg: ReportConfig) -> Path:
     import papermill
     from nbconvert import HTMLExporter
 
+    from mmkp_lib.notebook import parameter_names
+
     executed = cfg.out / "executed" / nb.name
     executed.parent.mkdir(parents=True, exist_ok=True)
-    declared = notebook_parameter_names(nb)
+    declared = parameter_names(nb)
     params = {k: v for k, v in cfg.notebook_parameters().items() if k in declared}
     papermill.execute_notebook(str(nb), str(executed), parameters=params, cwd=str(ROOT),
                                progress_bar=False, log_output=False)
@@ -178,21 +201,6 @@ def hoist_answer(notebook):
     return notebook
 
 
-def notebook_parameter_names(nb: Path) -> set[str]:
-    """Names assigned in the notebook's `parameters` cell."""
-    import ast
-
-    import nbformat
-
-    for cell in nbformat.read(str(nb), as_version=4).cells:
-        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
-            tree = ast.parse(cell.source)
-            return {t.id for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
-                    for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
-                    if isinstance(t, ast.Name)}
-    raise ValueError(f"{nb}: no code cell tagged 'parameters' (DESIGN.md: the first code cell must be)")
-
-
 def fingerprint(stage: Stage, cfg: ReportConfig, upstream: str) -> str:
     h = hashlib.sha256()
     h.update(upstream.encode())
@@ -224,7 +232,7 @@ def machine_description() -> str:
 
 def run_report(cfg: ReportConfig) -> list[dict]:
     cfg.out.mkdir(parents=True, exist_ok=True)
-    stamps_path = cfg.out / ("stamps-smoke.json" if cfg.smoke else "stamps.json")
+    stamps_path = cfg.out / "stamps.json"
     stamps = {} if cfg.fresh or not stamps_path.exists() else json.loads(stamps_path.read_text())
     timings = []
     upstream = ""
@@ -264,12 +272,63 @@ def run_time_rows(cfg: ReportConfig) -> tuple[str, float]:
     return "\n".join(rows), total
 
 
+def notebook_question(nb: Path) -> str:
+    """The question a notebook answers: its first Markdown cell's sentence after "**Question:**"."""
+    import re
+
+    import nbformat
+
+    for cell in nbformat.read(str(nb), as_version=4).cells:
+        if cell.cell_type == "markdown":
+            text = " ".join(cell.source.split())
+            m = re.search(r"\*\*Question:\*\*\s*(.+?\?)", text)
+            return m.group(1) if m else ""
+    return ""
+
+
+def headline_html(cfg: ReportConfig, n_boot: int = 1000) -> str:
+    """The index's opening: the paper's rows (zero-shot, SFT, Fine-tune-CoT, multi-task, Dynamic CoT) over
+    the report's seeds with their 95% bootstrap intervals, as a table and a figure; "" before any run exists."""
+    import base64
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mmkp_lib import analysis, plots
+    from mmkp_lib.experiment import evaluation_posts, main_labels
+
+    if not cfg.data_dir.exists():
+        return ""
+    exp = report_experiment(cfg)
+    labels = set(main_labels(exp).values())
+    folders = [p.parent for p in _runs_outputs(cfg) if p.is_file()]
+    rows = [r for r in analysis.load_runs(folders) if r.label in labels]
+    if not rows:
+        return ""
+    test, train = evaluation_posts(exp)
+    table = analysis.main_table(rows, analysis.score_runs(test, rows, train), n_boot=n_boot)
+    wide = analysis.main_table_wide(table)
+    fig = plots.main_table_bars(table, metrics=("f1@M",))
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=90, bbox_inches="tight")
+    matplotlib.pyplot.close(fig)
+    seeds = sorted({r.seed for r in rows if r.seed is not None})
+    return (f"<h2>Results</h2><p>F1 in points on {len(test)} test posts of the embedded benchmark: mean over seeds "
+            f"{seeds}, ± sd over seeds, [95% bootstrap interval over test posts]. Notebook 05 has the paired tests, "
+            f"the verdicts and the caveats.</p>{wide.to_html(border=0)}"
+            f'<p><img alt="F1@M per strategy" src="data:image/png;base64,{base64.b64encode(png.getvalue()).decode()}">'
+            "</p>")
+
+
 def write_index(cfg: ReportConfig, timings: list[dict]) -> Path:
     pages = sorted(cfg.out.glob("[0-9][0-9]_*.html"))
     rows = "\n".join(
         f"<tr><td>{html.escape(t['stage'])}</td><td>{t['seconds']:.1f} s</td>"
         f"<td>{'reused' if t['reused'] else 'ran'}</td></tr>" for t in timings)
-    links = "\n".join(f'<li><a href="{p.name}">{html.escape(p.stem)}</a></li>' for p in pages)
+    questions = {nb.stem: notebook_question(nb) for nb in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")}
+    links = "\n".join(f'<li><a href="{p.name}">{html.escape(p.stem)}</a>: {html.escape(questions.get(p.stem, ""))}</li>'
+                      for p in pages)
     params = html.escape(json.dumps(cfg.notebook_parameters(), indent=1))
     run_rows, run_total = run_time_rows(cfg)
     body = f"""<!doctype html>
@@ -279,6 +338,8 @@ def write_index(cfg: ReportConfig, timings: list[dict]) -> Path:
 <h1>Multi-modal keyphrase prediction with Dynamic CoT: report</h1>
 <p>Reproduction of Ma et al., EMNLP 2025 (arXiv 2510.09358) on the embedded benchmark.
 Generated by <code>make report</code>{' in smoke mode (tiny sizes: not results)' if cfg.smoke else ''}.</p>
+{headline_html(cfg)}
+<h2>The pages, and the question each answers</h2>
 <ul>{links}</ul>
 <h2>Provenance</h2>
 <p>Commit <code>{html.escape(git_commit())}</code>, generated {time.strftime('%Y-%m-%d %H:%M:%S %Z')},
@@ -302,11 +363,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--smoke", type=int, default=0, choices=(0, 1), help="1: tiny sizes, for CI (default 0)")
     p.add_argument("--fresh", type=int, default=0, choices=(0, 1), help="1: redo every stage (default 0: reuse up-to-date ones)")
-    p.add_argument("--out", type=Path, default=ROOT / "reports", help="where HTML and executed notebooks go")
+    p.add_argument("--out", type=Path, default=None,
+                   help="where HTML and executed notebooks go (default: reports/, or reports-smoke/ with --smoke 1)")
     p.add_argument("--work", type=Path, default=ROOT, help="where data/, cache/ and runs/ go")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
-    cfg = ReportConfig(smoke=bool(a.smoke), fresh=bool(a.fresh), out=a.out.resolve(), work=a.work.resolve(), seed=a.seed)
+    cfg = ReportConfig(smoke=bool(a.smoke), fresh=bool(a.fresh), out=a.out.resolve() if a.out else None,
+                       work=a.work.resolve(), seed=a.seed)
     timings = run_report(cfg)
     print(f"[report] wrote {cfg.out / 'index.html'} ({sum(t['seconds'] for t in timings):.0f} s of stages)")
     return 0

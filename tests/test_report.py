@@ -44,18 +44,6 @@ def test_second_run_reuses_and_a_change_reruns_downstream(tmp_path, monkeypatch)
     assert "Stage times" in index and "01_first" in index and "Run times" in index
 
 
-def test_parameter_names_are_read_from_the_tagged_cell(tmp_path):
-    import nbformat
-
-    nb = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell("gamma = 0.4  # threshold\nsmoke: bool = False\n")
-    cell.metadata["tags"] = ["parameters"]
-    nb.cells = [nbformat.v4.new_code_cell("x = 1"), cell]
-    path = tmp_path / "01_x.ipynb"
-    nbformat.write(nb, str(path))
-    assert report.notebook_parameter_names(path) == {"gamma", "smoke"}
-
-
 def test_the_computed_answer_opens_the_rendered_page():
     """The Markdown output of the cell tagged `answer` is copied right under the title; nothing without one."""
     import nbformat
