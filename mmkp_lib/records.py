@@ -120,6 +120,14 @@ def check_image(post: Post, path: str | os.PathLike | None, line: int | None, ba
     return True
 
 
+def load_image(path: str | os.PathLike):
+    """A post's image as an RGB PIL image, its file closed again (size limits belong to the processor)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.convert("RGB")
+
+
 def _relative_image(image: str | None, folder: Path) -> str | None:
     if image is None:
         return None
