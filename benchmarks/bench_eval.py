@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mmkp_lib.metrics import GROUPS, K_CUTOFFS, METRIC_NAMES, evaluate  # noqa: E402
+from mmkp_lib.metrics import K_CUTOFFS, METRIC_NAMES, evaluate  # noqa: E402
 from mmkp_lib.normalize import Stemmer  # noqa: E402
 from mmkp_lib.overlap import overlap_stats  # noqa: E402
 from mmkp_lib.records import Post  # noqa: E402
