@@ -13,13 +13,12 @@
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Sequence
 
 from mmkp_lib.metrics import GROUPS, K_CUTOFFS, align_predictions
-from mmkp_lib.records import BadRecords, DataError, Post, read_lines_utf8, read_posts
+from mmkp_lib.records import BadRecords, DataError, Post, read_json_lines, read_lines_utf8, read_posts
 
 # ---------------------------------------------------------------- reading gold posts and predictions
 
@@ -80,13 +79,7 @@ def read_predictions(path: str | os.PathLike, gold: Sequence[Post], format: str 
     if format != "jsonl":
         raise ValueError(f"unknown prediction format {format!r}; choose 'jsonl' or 'cmkp'")
     preds: dict[str, list[str]] = {}
-    for lineno, text in read_lines_utf8(path, bad):
-        if not text.strip():
-            continue
-        try:
-            d = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataError(path, lineno, "bad-json", f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    for lineno, d in read_json_lines(path, bad):
         if not isinstance(d, dict) or not isinstance(d.get("id"), str) or not isinstance(d.get("keyphrases"), list):
             raise DataError(path, lineno, "bad-field",
                             'expected {"id": "<post id>", "keyphrases": ["kp1", ...]}')
