@@ -23,7 +23,7 @@ do, so batched rows that stop early still wait for the longest row of their
 batch, as they would in real use. The outputs of both sides are compared
 (they must be identical, and equal to the targets).
 
-Target (issue 5): batched at batch 32 at least 8x faster per post than one-by-one.
+Target: batched at batch 32 at least 8x faster per post than one-by-one.
 """
 from __future__ import annotations
 

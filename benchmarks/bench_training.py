@@ -52,7 +52,7 @@ and trim thresholds as `mmkp_lib.training.launch.train` does
 (`pin_malloc_thresholds`); `--default-malloc` leaves glibc's dynamic ones (the
 README says what that costs lagged dyncot).
 
-The targets (issue 5): project >= TRL samples/s; dyncot lagged within 5% and
+The targets: project >= TRL samples/s; dyncot lagged within 5% and
 online within 40% of Fine-tune-CoT per epoch.
 """
 from __future__ import annotations

@@ -21,7 +21,7 @@ from typing import Any, Iterable, Sequence
 
 from mmkp_lib import runs
 from mmkp_lib.prompts import THINK_CLOSE, parse_output, student_messages
-from mmkp_lib.records import Post
+from mmkp_lib.records import Post, load_image
 
 
 def _stop_ids(model, tokenizer) -> set[int]:
@@ -70,7 +70,6 @@ def generate_predictions(model, processor, posts: Sequence[Post], *, batch_size:
     """One record per post (in the posts' order): raw output, parsed keyphrases, reasoning and token counts, time."""
     import torch
 
-    from mmkp_lib.training.collator import load_image
 
     tokenizer = getattr(processor, "tokenizer", processor)
     stop = _stop_ids(model, tokenizer)

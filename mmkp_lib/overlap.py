@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from mmkp_lib.metrics import load_gold, unique_targets
+from mmkp_lib.eval_io import load_gold
+from mmkp_lib.metrics import unique_targets
 from mmkp_lib.normalize import Stemmer, default_stemmer
 from mmkp_lib.records import Post
 

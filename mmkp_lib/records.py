@@ -120,6 +120,14 @@ def check_image(post: Post, path: str | os.PathLike | None, line: int | None, ba
     return True
 
 
+def load_image(path: str | os.PathLike):
+    """A post's image as an RGB PIL image, its file closed again (size limits belong to the processor)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.convert("RGB")
+
+
 def _relative_image(image: str | None, folder: Path) -> str | None:
     if image is None:
         return None
@@ -160,6 +168,23 @@ def read_lines_utf8(path: str | os.PathLike, bad: BadRecords) -> list[tuple[int,
     return out
 
 
+def read_json_lines(path: str | os.PathLike, bad: BadRecords) -> list[tuple[int, Any]]:
+    """(line number, parsed value) of every non-blank line of a JSONL file; a line that is not JSON is a bad record."""
+    out = []
+    for lineno, text in read_lines_utf8(path, bad):
+        if not text.strip():
+            continue
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            error = DataError(path, lineno, "bad-json", f"not valid JSON ({exc.msg} at column {exc.colno})")
+        else:
+            out.append((lineno, value))
+            continue
+        bad.handle(error)  # outside the except block: a raised DataError does not chain the decoder's error
+    return out
+
+
 def read_posts(path: str | os.PathLike, on_error: str = "raise", check_images: bool = True,
                bad: BadRecords | None = None) -> list[Post]:
     """Read canonical JSONL. Bad lines raise DataError naming file and line (or are skipped and counted in `bad`)."""
@@ -169,14 +194,7 @@ def read_posts(path: str | os.PathLike, on_error: str = "raise", check_images: b
         raise FileNotFoundError(f"{path}: no such file")
     posts, lines = [], []
     required = {"id": str, "text": str, "keyphrases": list}
-    for lineno, text in read_lines_utf8(path, bad):
-        if not text.strip():
-            continue
-        try:
-            d = json.loads(text)
-        except json.JSONDecodeError as exc:
-            bad.handle(DataError(path, lineno, "bad-json", f"not valid JSON ({exc.msg} at column {exc.colno})"))
-            continue
+    for lineno, d in read_json_lines(path, bad):
         if not isinstance(d, dict):
             bad.handle(DataError(path, lineno, "bad-json", f"expected a JSON object, got {type(d).__name__}"))
             continue

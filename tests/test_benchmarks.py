@@ -1,7 +1,8 @@
 """The benchmark scripts still run: each CPU script in its --quick / --cpu-dry mode, and its figures are printed.
 
-These are smoke tests (the measured numbers are not asserted: speed belongs to
-the scripts, DESIGN.md "Tests and measurements"); they keep the scripts from
+These are smoke tests (the measured numbers are not asserted: speed is
+measured by the scripts, which print ratios against a peer, not by timed
+tests); they keep the scripts from
 rotting when the training, inference or model code changes under them.
 """
 from __future__ import annotations

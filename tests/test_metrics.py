@@ -1,4 +1,5 @@
-"""The CMKP-compatible metrics (mmkp_lib.metrics) on hand-computed cases, their inputs, and `mmkp evaluate`.
+"""The CMKP-compatible metrics (mmkp_lib.metrics) on hand-computed cases, their files (mmkp_lib.eval_io),
+and `mmkp evaluate`.
 
 Every expected number below is worked out by hand in the comments.
 """
@@ -8,8 +9,8 @@ import numpy as np
 import pytest
 
 from mmkp_lib.cli import main
-from mmkp_lib.metrics import (METRIC_NAMES, aggregate, clean_predictions, evaluate, format_table, group_sizes,
-                              read_predictions, score_posts)
+from mmkp_lib.eval_io import format_table, read_predictions
+from mmkp_lib.metrics import METRIC_NAMES, aggregate, clean_predictions, evaluate, group_sizes, score_posts
 from mmkp_lib.normalize import Stemmer
 from mmkp_lib.records import DataError, Post, write_posts
 

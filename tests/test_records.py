@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from mmkp_lib.records import BadRecords, DataError, Post, read_posts, write_posts
+from mmkp_lib.records import BadRecords, DataError, Post, load_image, read_posts, write_posts
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GOOD = {"id": "x1", "text": "a post", "keyphrases": ["kp one"], "image": None}
@@ -138,3 +138,13 @@ def test_images_absolute_when_read_through_a_relative_path(monkeypatch):
     posts = read_posts(Path("fixtures") / "posts.jsonl")
     assert Path(posts[0].image).is_absolute()
     assert Path(posts[0].image) == FIXTURES / "images" / "red.png"
+
+
+def test_load_image_gives_rgb_at_full_size(tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "grey.png"
+    Image.new("L", (40, 30), color=200).save(path)  # one channel on disk
+    image = load_image(path)
+    assert image.mode == "RGB" and image.size == (40, 30)
+    assert image.getpixel((5, 5)) == (200, 200, 200)

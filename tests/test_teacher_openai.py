@@ -4,10 +4,10 @@ import time
 import pytest
 from PIL import Image
 
+from _fake_openai import ScriptedChatServer, completion_reply, error_reply, garbage_reply
 from mmkp_lib.records import Post
 from mmkp_lib.teacher import FatalBackendError, generate_rationales, read_cache
 from mmkp_lib.teacher.openai_backend import OpenAIBackend, parse_retry_after
-from mmkp_lib.teacher.testing import (ScriptedChatServer, completion_reply, error_reply, garbage_reply)
 
 GOLD = ["red circle", "beach"]
 GOOD = "<think>The text talks about a day out; the image shows a red circle on a beach.</think>" \

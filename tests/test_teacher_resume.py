@@ -9,10 +9,10 @@ from pathlib import Path
 
 from PIL import Image
 
+from _fake_openai import ScriptedChatServer, completion_reply
 from mmkp_lib.records import Post, write_posts
 from mmkp_lib.teacher import generate_rationales, read_cache
 from mmkp_lib.teacher.openai_backend import OpenAIBackend
-from mmkp_lib.teacher.testing import ScriptedChatServer, completion_reply
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD = "<think>The text and the red circle in the image.</think><answer>red circle</answer>"

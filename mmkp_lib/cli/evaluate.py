@@ -58,7 +58,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mmkp_lib.metrics import aggregate, format_table, group_sizes, load_gold, read_predictions, score_posts
+    from mmkp_lib.eval_io import format_table, load_gold, read_predictions
+    from mmkp_lib.metrics import aggregate, group_sizes, score_posts
     from mmkp_lib.records import DataError
 
     try:

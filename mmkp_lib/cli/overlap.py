@@ -32,7 +32,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mmkp_lib.metrics import load_gold
+    from mmkp_lib.eval_io import load_gold
     from mmkp_lib.overlap import format_overlap, overlap_stats
     from mmkp_lib.records import DataError
 

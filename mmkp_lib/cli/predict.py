@@ -39,7 +39,7 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mmkp_lib.inference import predict_run, predict_zero_shot
-    from mmkp_lib.metrics import format_table
+    from mmkp_lib.eval_io import format_table
     from mmkp_lib.records import DataError
 
     train_split = None if args.train_split.lower() == "none" else args.train_split

@@ -42,7 +42,7 @@ def load_pool(paths: list[str], format: str | None) -> list:
     """Posts of every path; a folder gives its train, valid and test files (those it has)."""
     from pathlib import Path
 
-    from mmkp_lib.metrics import load_gold
+    from mmkp_lib.eval_io import load_gold
     from mmkp_lib.formats import find_split_file
 
     posts = []

@@ -18,10 +18,11 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from mmkp_lib.models.tokenizer import IMAGE, benchmark_vocabulary, train_tokenizer
+from mmkp_lib.models.vision_warmup import WarmupConfig, load_tower_into, warmed_tower
 
 BUILD_INFO = "build_info.json"  # written last: a folder without it is an interrupted build
 
@@ -53,8 +54,6 @@ class TinyConfig:
 
     def warmup(self, seed: int):
         """The vision warm-up's config for this model and seed."""
-        from mmkp_lib.models.vision_warmup import WarmupConfig
-
         return WarmupConfig(steps=self.warmup_steps, batch_size=self.warmup_batch, n_images=self.warmup_images,
                             n_eval=self.warmup_eval, seed=seed)
 
@@ -181,8 +180,6 @@ def build_tiny(
         model = LlavaForConditionalGeneration(llava_config(cfg, tok))
         set_generation_tokens(model, tok)
         if cfg.warmup_steps > 0:
-            from mmkp_lib.models.vision_warmup import load_tower_into, warmed_tower
-
             tower, metrics = warmed_tower(vision_config(cfg), processor.image_processor, cfg.warmup(seed),
                                           cache_dir=vision_cache, log=warmup_log)
             load_tower_into(model, tower)
@@ -239,8 +236,3 @@ def read_build_info(folder: str | os.PathLike) -> dict | None:
     """The build_info.json of a built folder, or None when the folder is not a finished build."""
     p = Path(folder) / BUILD_INFO
     return json.loads(p.read_text()) if p.exists() else None
-
-
-def config_from_dict(d: dict) -> TinyConfig:
-    names = {f.name for f in fields(TinyConfig)}
-    return TinyConfig(**{k: v for k, v in d.items() if k in names})

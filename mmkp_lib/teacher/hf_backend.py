@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 
 from mmkp_lib.prompts import SPECIAL_TAGS
-from mmkp_lib.records import Post
+from mmkp_lib.records import Post, load_image
 from mmkp_lib.teacher.base import TeacherBackend, TeacherResponse, utc_now
 from mmkp_lib.teacher.prompt import teacher_messages
 
@@ -83,13 +83,12 @@ class HFBackend(TeacherBackend):
 
     def _generate(self, posts: list[Post], max_words: int) -> list[TeacherResponse]:
         import torch
-        from PIL import Image
 
         started, t0 = utc_now(), time.perf_counter()
         texts = [self._chat_text(p, max_words) for p in posts]
         kwargs = {}
         if posts[0].image:
-            kwargs["images"] = [Image.open(p.image).convert("RGB") for p in posts]
+            kwargs["images"] = [load_image(p.image) for p in posts]
         inputs = self.processor(text=texts, padding=True, return_tensors="pt", **kwargs).to(self.device)
         gen = {"max_new_tokens": self.max_new_tokens, "pad_token_id": self.tokenizer.pad_token_id}
         if self.temperature > 0:

@@ -61,8 +61,9 @@ def check_latents(post: Post) -> dict:
     if isinstance(obj, dict):
         missing += [f"object.{k}" for k in ("colour", "shape") if k not in obj]
     if missing:
-        raise OracleError(f"post {post.id!r}: meta['synth'] lacks {missing}; see /work/helpers/SYNTH_SCHEMA.md "
-                          f"for the latents the oracle reads")
+        raise OracleError(f"post {post.id!r}: meta['synth'] lacks {missing}; the oracle reads topic, scene, "
+                          f"object.colour, object.shape and roles (keyphrase -> topic/object/scene), the latents "
+                          f"`mmkp synth` writes (mmkp_lib.synth.generate)")
     roles = synth["roles"]
     no_role = [k for k in post.keyphrases if roles.get(k) not in ROLES]
     if no_role:

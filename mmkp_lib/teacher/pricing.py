@@ -37,9 +37,6 @@ class Price:
         return (input_tokens * self.input + output_tokens * self.output) / 1e6
 
 
-FREE = Price(0.0, 0.0)
-
-
 def load_prices(override: str | os.PathLike | dict | None = None) -> dict[str, Price]:
     """The default table updated with `override` (a dict or a JSON file of {model: {input, output}})."""
     table = dict(DEFAULT_PRICES)

@@ -30,26 +30,13 @@ from typing import Any
 import torch
 
 from mmkp_lib.prompts import student_messages
-from mmkp_lib.records import Post
+from mmkp_lib.records import Post, load_image
 
 IGNORE_INDEX = -100
 
 
 class TruncationError(ValueError):
     """The prompt alone does not fit max_length: cutting it would cut image tokens."""
-
-
-def load_image(path: str, max_pixels: int | None = None):
-    """An RGB PIL image, downscaled (aspect kept) so that width*height <= max_pixels."""
-    from PIL import Image
-
-    with Image.open(path) as im:
-        image = im.convert("RGB")
-    if max_pixels is not None and image.width * image.height > max_pixels:
-        scale = (max_pixels / (image.width * image.height)) ** 0.5
-        size = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))
-        image = image.resize(size, Image.BICUBIC)
-    return image
 
 
 class VLMCollator:

@@ -1,4 +1,4 @@
-"""A scripted OpenAI-compatible chat-completions server on 127.0.0.1, for tests and offline demos.
+"""A scripted OpenAI-compatible chat-completions server on 127.0.0.1, for the OpenAI-backend tests.
 
 It speaks just enough of the protocol (POST /v1/chat/completions) for the
 `openai` client, and answers each request as a script decides: a good or a
