@@ -53,7 +53,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from mmkp_lib.normalize import EMPTY_KEY, Stemmer, default_stemmer
-from mmkp_lib.records import BadRecords, DataError, Post, read_lines_utf8
+from mmkp_lib.records import BadRecords, DataError, Post, check_keyphrases, read_lines_utf8
 
 K_CUTOFFS = ("1", "3", "5", "M", "O")
 GROUPS = ("all", "present", "absent", "seen", "unseen")
@@ -406,7 +406,7 @@ def read_predictions(path: str | os.PathLike, gold: Sequence[Post], format: str 
                             'expected {"id": "<post id>", "keyphrases": ["kp1", ...]}')
         if d["id"] in preds:
             raise DataError(path, lineno, "duplicate-id", f"second prediction for post {d['id']!r}")
-        preds[d["id"]] = [k for k in d["keyphrases"] if isinstance(k, str)]
+        preds[d["id"]] = check_keyphrases(d["keyphrases"], path, lineno, d["id"])
     return align_predictions(gold, preds, path)
 
 
