@@ -65,12 +65,12 @@ def load_pool(paths: list[str], format: str | None) -> list:
 
 def check_out(out, pool: list[str]) -> None:
     """Refuse an --out that would overwrite data: a pool input, or a folder of split files not made by resplit."""
-    check_dataset_out(out, REPORT, "resplit")
     for path in pool:
         p = os.path.realpath(path)
         if os.path.realpath(out) in (p, os.path.dirname(p)):
             raise ValueError(f"--out {out}: holds the pool input {path}, which the new splits would overwrite; "
                              f"write them to a new folder")
+    check_dataset_out(out, REPORT, "resplit")
 
 
 def run(args: argparse.Namespace) -> int:
