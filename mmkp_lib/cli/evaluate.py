@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from mmkp_lib.cli.args import at_least, fail
 
