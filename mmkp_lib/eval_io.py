@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from mmkp_lib.metrics import GROUPS, K_CUTOFFS, align_predictions
-from mmkp_lib.records import BadRecords, DataError, Post, read_json_lines, read_lines_utf8, read_posts
+from mmkp_lib.records import BadRecords, DataError, Post, check_keyphrases, read_json_lines, read_lines_utf8, read_posts
 
 # ---------------------------------------------------------------- reading gold posts and predictions
 
@@ -85,7 +85,7 @@ def read_predictions(path: str | os.PathLike, gold: Sequence[Post], format: str 
                             'expected {"id": "<post id>", "keyphrases": ["kp1", ...]}')
         if d["id"] in preds:
             raise DataError(path, lineno, "duplicate-id", f"second prediction for post {d['id']!r}")
-        preds[d["id"]] = [k for k in d["keyphrases"] if isinstance(k, str)]
+        preds[d["id"]] = check_keyphrases(d["keyphrases"], path, lineno, d["id"])
     return align_predictions(gold, preds, path)
 
 

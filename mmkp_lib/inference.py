@@ -15,13 +15,14 @@ model reasoned, otherwise the whole text is the answer.
 """
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from mmkp_lib import runs
 from mmkp_lib.prompts import THINK_CLOSE, parse_output, student_messages
-from mmkp_lib.records import Post, load_image
+from mmkp_lib.records import Post, check_limit, first_posts, load_image
 
 
 def _stop_ids(model, tokenizer) -> set[int]:
@@ -150,8 +151,14 @@ def score(posts: Sequence[Post], records: Sequence[dict[str, Any]], train_posts:
 
 def predict_into_run(run: str | Path, model, processor, posts: Sequence[Post], *, split: str,
                      train_posts: Sequence[Post] | None = None, batch_size: int = 16, max_new_tokens: int = 128,
-                     progress: bool = False) -> dict:
-    """Generate for `posts`, write the run's predictions and metrics files for `split`; returns the metrics."""
+                     progress: bool = False, settings: dict[str, Any] | None = None) -> dict:
+    """Generate for `posts`, write the run's predictions and metrics files for `split`; returns the metrics.
+
+    metrics.json records what the predictions were made with under "predicted_with" (split, posts, limit,
+    generation budget, data, model, checkpoint, and `settings`): what decides whether they can be reused.
+    """
+    if not posts:
+        raise ValueError(f"no posts to predict in the {split!r} split; the run's files are left as they were")
     records = generate_predictions(model, processor, posts, batch_size=batch_size, max_new_tokens=max_new_tokens,
                                    progress=progress)
     pred_name, metrics_name = runs.prediction_files(split)
@@ -162,7 +169,9 @@ def predict_into_run(run: str | Path, model, processor, posts: Sequence[Post], *
     runs.append_jsonl(tmp, records)
     tmp.replace(run / pred_name)
     metrics = score(posts, records, train_posts)
-    metrics.update({"split": split, "batch_size": batch_size, "max_new_tokens": max_new_tokens})
+    metrics.update({"split": split, "batch_size": batch_size, "max_new_tokens": max_new_tokens,
+                    "predicted_with": {"split": split, "posts": len(posts), "max_new_tokens": max_new_tokens,
+                                       "batch_size": batch_size, **(settings or {})}})
     runs.write_json(run / metrics_name, metrics)
     return metrics
 
@@ -217,29 +226,66 @@ def _train_posts(data: str, train_split: str | None) -> list[Post] | None:
         return None
 
 
+def _posts_to_predict(data: str, split: str, limit: int | None) -> list[Post]:
+    from mmkp_lib.formats import load_posts
+
+    limit = check_limit(limit)  # before anything loads: a negative limit would mean "all but the last N"
+    posts = first_posts(load_posts(data, split=split), limit)
+    if not posts:
+        raise ValueError(f"{data}: the {split!r} split has no posts to predict")
+    return posts
+
+
 def predict_run(run: str | Path, *, data: str | None = None, split: str = "test", checkpoint: str | None = None,
                 train_split: str | None = "train", limit: int | None = None, batch_size: int = 16,
                 max_new_tokens: int = 128, progress: bool = False) -> dict:
-    """Predict with a trained run on a split of its data (or of `data`); writes into the run folder."""
-    from mmkp_lib.formats import load_posts
+    """Predict with a trained run on a split of its data (or of `data`); writes into the run folder.
 
-    params = runs.read_config(run)["params"]
+    limit: the first N posts (0 or None: all). metrics.json's "predicted_with" names the data, the checkpoint
+    (None: the final model) and the training step of the weights used.
+    """
+    config = runs.read_config(run)
+    params = config.get("params") or {}
+    if config.get("kind") != "train":
+        raise ValueError(f"{run}: a {config.get('kind')!r} run has no trained model to predict with; "
+                         f"predict with its model through `mmkp predict --model`")
     data = data or params["data"]
-    posts = load_posts(data, split=split)[:limit]
+    posts = _posts_to_predict(data, split, limit)
     model, processor = load_trained(run, checkpoint)
+    step = _trained_step(run, checkpoint, config)
+    settings = {"data": os.path.realpath(data), "limit": check_limit(limit), "model": params.get("model"),
+                "checkpoint": str(checkpoint) if checkpoint else None, "model_step": step}
     return predict_into_run(run, model, processor, posts, split=split, train_posts=_train_posts(data, train_split),
-                            batch_size=batch_size, max_new_tokens=max_new_tokens, progress=progress)
+                            batch_size=batch_size, max_new_tokens=max_new_tokens, progress=progress,
+                            settings=settings)
+
+
+def _trained_step(run: str | Path, checkpoint: str | None, config: dict) -> int | None:
+    """The optimizer step of the weights predicted with: the checkpoint's, or the finished run's."""
+    if checkpoint:
+        state = Path(checkpoint) / runs.CHECKPOINT_STATE
+        return runs.read_json(state).get("global_step") if state.is_file() else None
+    return (config.get("result") or {}).get("global_step")
 
 
 def predict_zero_shot(model_name: str, *, data: str, out: str | Path, split: str = "test",
                       train_split: str | None = "train", limit: int | None = None, batch_size: int = 16,
                       max_new_tokens: int = 128, model_seed: int = 0, model_cache: str = "cache/models",
                       max_pixels: int | None = None, progress: bool = False) -> dict:
-    """The zero-shot row: the prompt alone, no training. Writes a run folder (config.json kind "zero-shot")."""
-    from mmkp_lib.formats import load_posts
+    """The zero-shot row: the prompt alone, no training. Writes a run folder (config.json kind "zero-shot").
+
+    `out` must be new, empty or a zero-shot run already: a trained run's or a user's folder is refused.
+    """
     from mmkp_lib.models import load_model
 
-    posts = load_posts(data, split=split)[:limit]
+    out = runs.check_out_folder(out)
+    if runs.path(out, runs.CONFIG).is_file() and runs.read_config(out).get("kind") not in ("zero-shot", None):
+        raise runs.RunFolderError(f"{out}: holds a {runs.read_config(out).get('kind')!r} run; zero-shot predictions "
+                                  f"would replace its config.json: choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not runs.is_run(out):
+        raise runs.RunFolderError(f"{out}: holds files but is not a run folder made by mmkp (no {runs.RUN_MARKER}); "
+                                  f"choose a new or empty --out")
+    posts = _posts_to_predict(data, split, limit)
     device, dtype = _device_and_dtype()
     model, processor = load_model(model_name, seed=model_seed, cache_dir=model_cache, max_pixels=max_pixels,
                                   dtype=dtype, device=device)
@@ -247,5 +293,8 @@ def predict_zero_shot(model_name: str, *, data: str, out: str | Path, split: str
               "max_pixels": max_pixels, "data": data, "split": split, "limit": limit, "batch_size": batch_size,
               "max_new_tokens": max_new_tokens}
     runs.write_config(out, params, kind="zero-shot", seed=model_seed)
+    settings = {"data": os.path.realpath(data), "limit": check_limit(limit), "model": model_name,
+                "model_seed": model_seed, "checkpoint": None, "model_step": None}
     return predict_into_run(out, model, processor, posts, split=split, train_posts=_train_posts(data, train_split),
-                            batch_size=batch_size, max_new_tokens=max_new_tokens, progress=progress)
+                            batch_size=batch_size, max_new_tokens=max_new_tokens, progress=progress,
+                            settings=settings)

@@ -84,6 +84,44 @@ class BadRecords:
         return f"skipped {len(self.errors)} bad records ({parts}); first: {first}"
 
 
+def check_limit(limit: Any, name: str = "limit") -> int:
+    """The one rule for "only the first N posts", wherever a limit is taken: 0 or None = all posts, N >= 1 the first N.
+
+    Anything else (a negative number, which slicing would read as "all but the last N", a fraction, a bool)
+    is a ValueError naming the parameter. Returns the limit as an int (0 = all).
+    """
+    if limit is None:
+        return 0
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ValueError(f"{name}={limit!r}: the number of posts to keep, an integer >= 1 (0 or none: all posts)")
+    return limit
+
+
+def first_posts(posts: list[Post], limit: Any, name: str = "limit") -> list[Post]:
+    """The first `limit` posts under check_limit's rule (0 or None: all of them)."""
+    limit = check_limit(limit, name)
+    return posts[:limit] if limit else list(posts)
+
+
+def _type_name(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def check_keyphrases(value: Any, path: str | os.PathLike | None, line: int | None, post_id: Any) -> list[str]:
+    """A post's (or a prediction's) keyphrase list, checked: DataError naming an element of the wrong type.
+
+    `[1, null]` or `"kp1; kp2"` are errors saying what type was found where (they were once dropped silently).
+    """
+    if not isinstance(value, list):
+        raise DataError(path, line, "bad-field", f"post {post_id!r}: field 'keyphrases' is a {_type_name(value)} "
+                                                 f"({value!r:.40}), not a list of strings")
+    for i, k in enumerate(value):
+        if not isinstance(k, str):
+            raise DataError(path, line, "bad-keyphrase", f"post {post_id!r}: keyphrases[{i}] is a {_type_name(k)} "
+                                                         f"({k!r:.40}), not a string")
+    return list(value)
+
+
 def check_unique_ids(posts: Iterable[Post], path: str | os.PathLike | None, bad: BadRecords,
                      lines: list[int] | None = None) -> list[Post]:
     """Drop (or raise on) posts whose id was already seen, naming both lines."""
@@ -198,12 +236,17 @@ def read_posts(path: str | os.PathLike, on_error: str = "raise", check_images: b
         if not isinstance(d, dict):
             bad.handle(DataError(path, lineno, "bad-json", f"expected a JSON object, got {type(d).__name__}"))
             continue
-        problem = next((f"field {k!r} missing or not a {t.__name__}" for k, t in required.items()
-                        if not isinstance(d.get(k), t)), None)
+        problem = next((f"field {k!r} missing" if k not in d else
+                        f"field {k!r} is a {_type_name(d[k])} ({d[k]!r:.40}), not a {t.__name__}"
+                        for k, t in required.items() if not isinstance(d.get(k), t)), None)
         if problem:
             bad.handle(DataError(path, lineno, "bad-field", problem))
             continue
-        keyphrases = [k.strip() for k in d["keyphrases"] if isinstance(k, str) and k.strip()]
+        try:
+            keyphrases = [k.strip() for k in check_keyphrases(d["keyphrases"], path, lineno, d["id"]) if k.strip()]
+        except DataError as error:
+            bad.handle(error)
+            continue
         if not keyphrases:
             bad.handle(DataError(path, lineno, "empty-keyphrases", f"post {d['id']!r} has no keyphrases"))
             continue

@@ -1,5 +1,7 @@
 """The run folder: what one training (or zero-shot) run leaves on disk, and helpers to read it back.
 
+    runs/<name>/.mmkp-run               the marker: this folder was made by mmkp as a run (only such folders
+                                        are ever deleted, by `mmkp train --overwrite` or a re-run experiment)
     runs/<name>/config.json             every parameter, the git commit, the seed, library versions
     runs/<name>/train_log.jsonl         one line per log step: step, loss, lr, samples/s, peak memory ...
     runs/<name>/dyncot_decisions.jsonl  dyncot only: per sample and visit, its SFT loss and the choice
@@ -29,7 +31,16 @@ DECISIONS = "dyncot_decisions.jsonl"
 PREDICTIONS = "predictions.jsonl"
 METRICS = "metrics.json"
 MODEL_DIR = "model"
+RUN_MARKER = ".mmkp-run"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+# What makes a Trainer checkpoint resumable: its state and weights (full weights, or a LoRA adapter).
+CHECKPOINT_STATE = "trainer_state.json"
+_CHECKPOINT_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors",
+                       "pytorch_model.bin", "pytorch_model.bin.index.json")
+
+
+class RunFolderError(ValueError):
+    """A folder that cannot serve as (or be replaced by) a run folder; the message says why and what to do."""
 
 
 def path(run: str | os.PathLike, name: str) -> Path:
@@ -86,9 +97,73 @@ def read_json(file: str | os.PathLike) -> Any:
     return json.loads(file.read_text(encoding="utf-8"))
 
 
+# ---- which folders are runs, and the one rule for deleting one ------------------------------------------------
+
+def is_run(run: str | os.PathLike) -> bool:
+    """True for a folder this project made as a run (it holds the RUN_MARKER file)."""
+    return (Path(run) / RUN_MARKER).is_file()
+
+
+def check_out_folder(run: str | os.PathLike, flag: str = "--out") -> Path:
+    """`run` as a Path, or RunFolderError when it exists and is not a folder (a file cannot hold a run)."""
+    run = Path(run)
+    if run.exists() and not run.is_dir():
+        raise RunFolderError(f"{flag} {run}: is a file, not a folder; a run needs a folder of its own "
+                             f"(pass a new name, e.g. {flag} runs/NAME)")
+    return run
+
+
+def mark_run(run: str | os.PathLike, kind: str) -> Path:
+    """Create the run folder (if needed) and its marker; a folder holding other files must already be a run."""
+    run = check_out_folder(run)
+    if run.is_dir() and any(run.iterdir()) and not is_run(run):
+        raise RunFolderError(f"{run}: holds files but is not a run folder made by mmkp (no {RUN_MARKER}); "
+                             f"refusing to write a run into it: choose a new or empty folder")
+    run.mkdir(parents=True, exist_ok=True)
+    marker = run / RUN_MARKER
+    if not marker.is_file():
+        write_json(marker, {"kind": kind, "created": _dt.datetime.now().isoformat(timespec="seconds")})
+    return run
+
+
+def _inside(path: str | os.PathLike, folder: Path) -> bool:
+    p, f = os.path.realpath(path), os.path.realpath(folder)
+    return p == f or p.startswith(f.rstrip(os.sep) + os.sep)
+
+
+def check_removable(run: str | os.PathLike, keep: Iterable[str | os.PathLike | None] = (),
+                    why: str = "to start again") -> bool:
+    """Whether `run` holds anything to delete (False: absent or empty); RunFolderError when it may not be deleted.
+
+    The rule every command follows: only a folder this project made as a run (its RUN_MARKER) is deleted, and
+    never one that holds an input of the new run (`keep`: its data, teacher cache, model cache). Call it before
+    any work, delete (remove_run) only after the new run's inputs are read and checked.
+    """
+    run = check_out_folder(run)
+    if not run.exists() or not any(run.iterdir()):
+        return False
+    if not is_run(run):
+        raise RunFolderError(f"{run}: not a run folder made by mmkp (it has no {RUN_MARKER} marker), so it is not "
+                             f"deleted {why}; choose another folder, or move its files away yourself")
+    for path in keep:
+        if path is not None and _inside(path, run):
+            raise RunFolderError(f"{run}: holds {path}, an input of the new run; deleting the folder would delete it "
+                                 f"too: move it out of {run} or choose another folder")
+    return True
+
+
+def remove_run(run: str | os.PathLike, keep: Iterable[str | os.PathLike | None] = ()) -> None:
+    """Delete a run folder, under check_removable's rule (raises RunFolderError, deleting nothing, otherwise)."""
+    import shutil
+
+    if check_removable(run, keep):
+        shutil.rmtree(run)
+
+
 def write_config(run: str | os.PathLike, params: dict[str, Any], *, kind: str, seed: int,
                  extra: dict[str, Any] | None = None) -> Path:
-    """config.json: the parameters plus provenance (git commit, seed, versions, time)."""
+    """config.json: the parameters plus provenance (git commit, seed, versions, time). Marks the folder a run."""
+    mark_run(run, kind)
     record = {"kind": kind, "params": params, "seed": seed, "git": git_commit(),
               "versions": _versions(), "created": _dt.datetime.now().isoformat(timespec="seconds")}
     record.update(extra or {})
@@ -169,6 +244,32 @@ def checkpoints(run: str | os.PathLike) -> list[Path]:
 def last_checkpoint(run: str | os.PathLike) -> Path | None:
     found = checkpoints(run)
     return found[-1] if found else None
+
+
+def checkpoint_problem(ckpt: str | os.PathLike) -> str | None:
+    """Why a checkpoint folder cannot be resumed from (None: it can): a kill mid-save leaves one without its state."""
+    ckpt = Path(ckpt)
+    state = ckpt / CHECKPOINT_STATE
+    if not state.is_file():
+        return f"no {CHECKPOINT_STATE}"
+    try:
+        json.loads(state.read_text(encoding="utf-8"))["global_step"]
+    except (ValueError, KeyError, TypeError):
+        return f"{CHECKPOINT_STATE} is not a complete trainer state"
+    if not any((ckpt / w).is_file() for w in _CHECKPOINT_WEIGHTS):
+        return "no model weights"
+    return None
+
+
+def resumable_checkpoint(run: str | os.PathLike) -> tuple[Path | None, list[tuple[Path, str]]]:
+    """(newest checkpoint that can be resumed from or None, [(newer damaged checkpoint, what it lacks), ...])."""
+    damaged = []
+    for ckpt in reversed(checkpoints(run)):
+        problem = checkpoint_problem(ckpt)
+        if problem is None:
+            return ckpt, damaged
+        damaged.append((ckpt, problem))
+    return None, damaged
 
 
 def list_runs(root: str | os.PathLike = "runs") -> list[Path]:

@@ -5,8 +5,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
+
+from mmkp_lib.cli.args import fail
 
 FORMAT_CHOICES = ("jsonl", "cmkp", "llava", "sharegpt")  # = mmkp_lib.formats.FORMATS, kept literal for a fast --help
 
@@ -84,6 +87,11 @@ def run(args: argparse.Namespace) -> int:
         if src.is_dir():  # name the file actually read
             src, src_format = find_split_file(src, args.split, src_format)
         src_format = src_format or detect_format(src)
+        if os.path.realpath(args.out) == os.path.realpath(src):
+            raise ValueError(f"--out {args.out} is the input file: converting would overwrite it; "
+                             f"write to another file")
+        if Path(args.out).is_dir():
+            raise ValueError(f"--out {args.out}: is a folder; name the output file (e.g. {Path(args.out) / 'posts.jsonl'})")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             posts = load_posts(src, format=src_format, split=args.split, image_dir=args.image_dir,
@@ -93,14 +101,15 @@ def run(args: argparse.Namespace) -> int:
                 print(f"warning: {w.message}", file=sys.stderr)
         print(f"read {len(posts)} posts from {src} ({src_format})")
         print(f"bad records: {bad.summary()}")
+        if not posts:
+            raise ValueError(f"{src}: no posts to convert (an empty file{', or every record bad' if len(bad) else ''}?); "
+                             f"nothing written to {args.out}")
         n = write_posts(posts, args.out, args.dst_format, **options)
     except DataError as error:
         hint = "" if args.skip_bad else " (--skip-bad skips bad records and counts them)"
-        print(f"error: {error}{hint}", file=sys.stderr)
-        return 1
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return fail("convert", f"{error}{hint}", 1)
+    except (OSError, ValueError) as error:
+        return fail("convert", error, 1)
     print(f"wrote {n} posts to {args.out} ({args.dst_format})")
     for extra in _side_files_written(args, posts):
         print(f"wrote {extra}")

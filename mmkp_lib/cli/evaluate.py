@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+
+from mmkp_lib.cli.args import at_least, fail
 
 DATA_FORMATS = ("jsonl", "cmkp", "llava")  # = mmkp_lib.formats.READABLE_FORMATS, literal for a fast --help
 
@@ -48,11 +49,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--variant", choices=("cmkp", "aimkp"), default="cmkp",
                    help="cmkp: F1 of macro P and R (default); aimkp: mean per-post F1, P = correct / k")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    p.add_argument("--ci", type=int, default=0, metavar="N",
+    p.add_argument("--ci", type=at_least(int, 0), default=0, metavar="N",
                    help="also give 95%% bootstrap intervals over posts from N resamples (e.g. 1000)")
     p.add_argument("--compare", metavar="PATH",
                    help="a second prediction file: paired bootstrap test of F1@1, F1@3, F1@M against --pred")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: %(default)s)")
+    p.add_argument("--seed", type=at_least(int, 0), default=0, help="bootstrap seed (default: %(default)s)")
     p.set_defaults(run=run)
     return p
 
@@ -71,9 +72,8 @@ def run(args: argparse.Namespace) -> int:
         if args.compare:
             other = score_posts(gold, read_predictions(args.compare, gold, args.pred_format), train,
                                 source=args.compare)
-    except (DataError, FileNotFoundError, ValueError) as error:
-        print(f"mmkp evaluate: error: {error}", file=sys.stderr)
-        return 1
+    except (DataError, OSError, ValueError) as error:
+        return fail("evaluate", error, 1)
 
     result = aggregate(scores, args.variant)
     extra = {}

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
+from mmkp_lib.cli.args import fail
 from mmkp_lib.cli.evaluate import DATA_FORMATS
 
 
@@ -41,8 +41,7 @@ def run(args: argparse.Namespace) -> int:
         test = load_gold(args.test, args.format, None, "test")
         valid = load_gold(args.valid, args.format, None, "valid") if args.valid else None
         stats = overlap_stats(train, test, valid)
-    except (DataError, FileNotFoundError, ValueError) as error:
-        print(f"mmkp overlap: error: {error}", file=sys.stderr)
-        return 1
+    except (DataError, OSError, ValueError) as error:
+        return fail("overlap", error, 1)
     print(json.dumps(stats) if args.json else format_overlap(stats))
     return 0

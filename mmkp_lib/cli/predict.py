@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
+
+from mmkp_lib.cli.args import LIMIT_HELP, at_least, fail, positive, post_limit
 
 
 def add_parser(subparsers) -> None:
@@ -28,12 +29,14 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", help="zero-shot run folder (default: runs/zero-shot-<model>)")
     p.add_argument("--checkpoint", help="with --run: predict with this checkpoint folder instead of the final model")
     p.add_argument("--train-split", default="train", help="split whose keyphrases count as seen (none: skip seen/unseen)")
-    p.add_argument("--limit", type=int, help="predict only the first N posts (smoke runs)")
-    p.add_argument("--batch-size", type=int, default=32, help="posts per generation batch (default: 32)")
-    p.add_argument("--max-new-tokens", type=int, default=128, help="generation budget per post (default: 128)")
-    p.add_argument("--model-seed", type=int, default=0, help="zero-shot: seed of an offline model (default: 0)")
+    p.add_argument("--limit", type=post_limit, default=0, help=LIMIT_HELP)
+    p.add_argument("--batch-size", type=positive(int), default=32, help="posts per generation batch (default: 32)")
+    p.add_argument("--max-new-tokens", type=positive(int, "tokens"), default=128,
+                   help="generation budget per post (default: 128)")
+    p.add_argument("--model-seed", type=at_least(int, 0), default=0,
+                   help="zero-shot: seed of an offline model (default: 0)")
     p.add_argument("--model-cache", default="cache/models", help="where offline models are built (default: cache/models)")
-    p.add_argument("--max-pixels", type=int, help="zero-shot: image size limit for dynamic-resolution processors")
+    p.add_argument("--max-pixels", type=at_least(int, 16, "pixels"), help="zero-shot: image size limit for dynamic-resolution processors")
     p.set_defaults(run=run)
 
 
@@ -53,8 +56,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.model and args.checkpoint:
         usage = "--checkpoint belongs with --run"
     if usage:
-        print(f"mmkp predict: error: {usage}", file=sys.stderr)
-        return 2
+        return fail("predict", usage)
     try:
         if args.run_dir:
             metrics = predict_run(args.run_dir, data=args.data, checkpoint=args.checkpoint, **common)
@@ -63,9 +65,8 @@ def run(args: argparse.Namespace) -> int:
             where = args.out or "runs/zero-shot-" + re.sub(r"[^A-Za-z0-9._-]+", "-", args.model).strip("-")
             metrics = predict_zero_shot(args.model, data=args.data, out=where, model_seed=args.model_seed,
                                         model_cache=args.model_cache, max_pixels=args.max_pixels, **common)
-    except (FileNotFoundError, DataError) as exc:
-        print(f"mmkp predict: error: {exc}", file=sys.stderr)
-        return 2
+    except (OSError, ValueError, DataError) as exc:  # missing/wrong files, bad data, a folder that is no run
+        return fail("predict", exc)
     print(format_table(metrics, metrics.get("group_sizes")))
     gen = metrics["generation"]
     print(f"{gen['posts']} posts, reasoned {gen['reasoned_share']:.0%}, mean think tokens "

@@ -13,6 +13,8 @@ import argparse
 import sys
 from dataclasses import MISSING, fields
 
+from mmkp_lib.cli.args import check_dataset_out, fail
+
 # Flag help; the defaults come from SynthConfig itself.
 HELP = {
     "n_train": "train posts", "n_valid": "valid posts (built like test)", "n_test": "test posts",
@@ -65,15 +67,14 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         config = SynthConfig(**{f.name: getattr(args, f.name) for f in fields(SynthConfig)})
-    except ValueError as exc:
-        print(f"mmkp synth: error: {exc}", file=sys.stderr)
-        return 2
+        check_dataset_out(args.out, "stats.json", "synth")
+    except (TypeError, ValueError) as exc:
+        return fail("synth", exc)
     t0 = time.perf_counter()
     try:
         stats = generate(config, args.out, progress=not args.quiet)
-    except ValueError as exc:  # e.g. too few unseen topics possible for these sizes
-        print(f"mmkp synth: error: {exc}", file=sys.stderr)
-        return 2
+    except (OSError, ValueError) as exc:  # e.g. too few unseen topics possible for these sizes, --out a file
+        return fail("synth", exc)
     elapsed = time.perf_counter() - t0
     n = sum(stats["sizes"].values())
     print(f"wrote {args.out}: {n} posts, {config.image_size}x{config.image_size} PNG images, in {elapsed:.1f} s")

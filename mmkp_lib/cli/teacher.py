@@ -11,6 +11,8 @@ import argparse
 import os
 import sys
 
+from mmkp_lib.cli.args import LIMIT_HELP, at_least, fail, one_line_warnings, positive, post_limit
+
 BACKEND_CHOICES = ("oracle", "openai", "hf")  # = mmkp_lib.teacher.BACKENDS, literal for a fast --help
 
 EPILOG = """\
@@ -49,30 +51,33 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--base-url", help="openai: endpoint, e.g. http://localhost:8000/v1 (or OPENAI_BASE_URL)")
     p.add_argument("--out", metavar="CACHE",
                    help="cache file (default: cache/teacher/<dataset folder>/<backend>.jsonl)")
-    p.add_argument("--workers", type=int, default=4, help="openai: concurrent requests (default: 4)")
-    p.add_argument("--rpm", type=float, help="openai: at most this many requests per minute")
-    p.add_argument("--limit", type=int, default=0, help="only the first N posts (0: all)")
+    p.add_argument("--workers", type=positive(int), default=4, help="openai: concurrent requests (default: 4)")
+    p.add_argument("--rpm", type=at_least(float, 0, "requests per minute"), help="openai: at most this many requests per minute (0 or none: no limit)")
+    p.add_argument("--limit", type=post_limit, default=0, help=LIMIT_HELP)
     p.add_argument("--dry-run", action="store_true",
                    help="print the prompt of the first post and the estimated cost; call nothing")
-    p.add_argument("--max-attempts", type=int, default=3,
+    p.add_argument("--max-attempts", type=positive(int), default=3,
                    help="tries per post until a rationale validates (default: 3)")
-    p.add_argument("--max-think-words", type=int, default=300,
+    p.add_argument("--max-think-words", type=positive(int, "words"), default=300,
                    help="reject reasoning longer than this many words (default: 300)")
     p.add_argument("--retry-rejected", action="store_true", help="ask again for posts rejected in earlier runs")
-    p.add_argument("--temperature", type=float, help="sampling temperature (openai default 0.7, hf default 0)")
-    p.add_argument("--max-tokens", type=int, default=1024, help="output token limit per response")
-    p.add_argument("--timeout", type=float, default=120.0, help="openai: seconds per request (default: 120)")
-    p.add_argument("--max-request-retries", type=int, default=6,
+    p.add_argument("--temperature", type=at_least(float, 0), help="sampling temperature (openai default 0.7, hf default 0)")
+    p.add_argument("--max-tokens", type=positive(int, "tokens"), default=1024, help="output token limit per response")
+    p.add_argument("--timeout", type=positive(float, "seconds"), default=120.0,
+                   help="openai: seconds per request (default: 120)")
+    p.add_argument("--max-retry-after", type=positive(float, "seconds"), default=300.0,
+                   help="openai: the longest wait a server's Retry-After is obeyed for (default: 300)")
+    p.add_argument("--max-request-retries", type=at_least(int, 0), default=6,
                    help="openai: retries of one request on 429/5xx/timeouts/garbage (default: 6)")
-    p.add_argument("--backoff-base", type=float, default=1.0,
+    p.add_argument("--backoff-base", type=at_least(float, 0, "seconds"), default=1.0,
                    help="openai: first backoff in seconds, doubled per retry, with jitter (default: 1)")
     p.add_argument("--prices", metavar="FILE",
                    help='JSON price table overriding the built-in one: {"model": {"input": USD/1M, "output": USD/1M}}')
     p.add_argument("--image-detail", choices=("auto", "low", "high"), default="auto", help="openai: image detail")
-    p.add_argument("--batch-size", type=int, default=8, help="hf: posts per generate() call (default: 8)")
+    p.add_argument("--batch-size", type=positive(int), default=8, help="hf: posts per generate() call (default: 8)")
     p.add_argument("--device", help="hf: torch device (default: cuda if available)")
     p.add_argument("--dtype", help="hf: torch dtype name, e.g. bfloat16")
-    p.add_argument("--seed", type=int, default=0, help="oracle: seed of the wording choices (default: 0)")
+    p.add_argument("--seed", type=at_least(int, 0), default=0, help="oracle: seed of the wording choices (default: 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
     return p
@@ -83,13 +88,14 @@ def load_posts_for(args) -> list:
     from pathlib import Path
 
     from mmkp_lib.formats import load_posts
+    from mmkp_lib.records import first_posts
 
     path = Path(args.data)
     split = args.split or ("train" if path.is_dir() else None)
     posts = load_posts(path, format=args.format, split=split, image_dir=args.image_dir)
     if not path.is_dir() and args.split:
         posts = [p for p in posts if p.split == args.split]
-    return posts[:args.limit] if args.limit and args.limit > 0 else posts
+    return first_posts(posts, args.limit, "--limit")
 
 
 def model_name(args) -> str:
@@ -110,8 +116,9 @@ def build_backend(args):
         return make_backend("oracle", seed=args.seed)
     if args.backend == "openai":
         return make_backend("openai", model=args.model, base_url=args.base_url, timeout=args.timeout,
+                            max_retry_after=args.max_retry_after,
                             max_request_retries=args.max_request_retries, backoff_base=args.backoff_base,
-                            rpm=args.rpm, temperature=0.7 if args.temperature is None else args.temperature,
+                            rpm=args.rpm or None, temperature=0.7 if args.temperature is None else args.temperature,
                             max_tokens=args.max_tokens, image_detail=args.image_detail, prices=args.prices)
     return make_backend("hf", model=args.model, batch_size=args.batch_size, max_new_tokens=args.max_tokens,
                         temperature=args.temperature or 0.0, device=args.device, dtype=args.dtype)
@@ -138,25 +145,20 @@ def run(args) -> int:
     from mmkp_lib.records import DataError
     from mmkp_lib.teacher import CacheError, FatalBackendError, default_cache_path, generate_rationales
 
-    if args.workers < 1 or args.max_attempts < 1 or args.max_think_words < 1:
-        print("error: --workers, --max-attempts and --max-think-words must be >= 1", file=sys.stderr)
-        return 2
     out = args.out or str(default_cache_path(args.data, args.backend))
     try:
         posts = load_posts_for(args)
         if not posts:
-            print(f"error: no posts in {args.data}" + (f" (split {args.split})" if args.split else ""),
-                  file=sys.stderr)
-            return 2
+            return fail("teacher", f"no posts in {args.data}" + (f" (split {args.split})" if args.split else ""))
         if args.dry_run:
             return dry_run(args, posts, out)
         backend = build_backend(args)
-        summary = generate_rationales(posts, backend, out, max_attempts=args.max_attempts,
-                                      max_think_words=args.max_think_words, retry_rejected=args.retry_rejected,
-                                      workers=args.workers, progress=not args.no_progress)
-    except (DataError, FileNotFoundError, CacheError, FatalBackendError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        with one_line_warnings("teacher"):
+            summary = generate_rationales(posts, backend, out, max_attempts=args.max_attempts,
+                                          max_think_words=args.max_think_words, retry_rejected=args.retry_rejected,
+                                          workers=args.workers, progress=not args.no_progress)
+    except (DataError, OSError, CacheError, FatalBackendError, ValueError) as exc:
+        return fail("teacher", exc)
     print(summary.format())
     if summary.interrupted:
         return 130

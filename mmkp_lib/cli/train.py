@@ -16,8 +16,8 @@ import argparse
 import dataclasses
 import json
 import os
-import sys
 
+from mmkp_lib.cli.args import fail, one_line_warnings
 from mmkp_lib.training.config import ConfigError, TrainConfig, field_help
 
 
@@ -64,8 +64,12 @@ def add_parser(subparsers) -> None:
             p.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=text, choices=choices,
                            metavar=f.name.upper() if choices is None else None)
     p.add_argument("--config", help="JSON file of parameters (a run's config.json works); flags override it")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--overwrite", action="store_true", help="delete an existing run in --out and start again")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true",
+                       help="continue the run in --out from its newest complete checkpoint")
+    again.add_argument("--overwrite", action="store_true",
+                       help="replace the run in --out (a folder mmkp made as a run, deleted only once the new "
+                            "run's data, rationales and model have loaded)")
     p.set_defaults(run=run)
 
 
@@ -74,8 +78,13 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     params: dict = {}
     if args.config:
         with open(args.config, encoding="utf-8") as fh:
-            loaded = json.load(fh)
-        params.update(loaded.get("params", loaded) if isinstance(loaded, dict) else {})
+            try:
+                loaded = json.load(fh)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise ConfigError("config", args.config, f"not a JSON file ({exc})") from None
+        if not isinstance(loaded, dict) or not isinstance(loaded.get("params", loaded), dict):
+            raise ConfigError("config", args.config, "a JSON object of parameters (or a run's config.json) is needed")
+        params.update(loaded.get("params", loaded))
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     params.update({k: v for k, v in vars(args).items() if k in names})
     if "out" not in params:
@@ -84,21 +93,19 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mmkp_lib.records import DataError
-
     try:
         cfg = config_from_args(args)
-    except (ConfigError, OSError, json.JSONDecodeError) as exc:
-        print(f"mmkp train: error: {exc}", file=sys.stderr)
-        return 2
-    from mmkp_lib.training.collator import TruncationError
+    except (ConfigError, OSError) as exc:
+        return fail("train", exc)
     from mmkp_lib.training.launch import train
 
-    try:
-        folder = train(cfg, resume=args.resume, overwrite=args.overwrite)
-    except (ConfigError, FileExistsError, FileNotFoundError, DataError, TruncationError) as exc:
-        print(f"mmkp train: error: {exc}", file=sys.stderr)
-        return 2
+    with one_line_warnings("train"):
+        try:
+            folder = train(cfg, resume=args.resume, overwrite=args.overwrite)
+        except (OSError, ValueError) as exc:
+            # ValueError covers ConfigError, DataError, CacheError (a teacher cache of other data), TruncationError,
+            # RunFolderError and an empty split; OSError the missing, misplaced or unreadable files and folders
+            return fail("train", exc)
     if int(os.environ.get("RANK", "0")) == 0:  # under accelerate launch / torchrun, one process reports
         print(f"run folder: {folder}")
     return 0

@@ -106,8 +106,7 @@ def ensure_run(spec: RunSpec, log: Callable[[str], None] = print) -> Path:
     if spec.train is None:
         from mmkp_lib.inference import predict_zero_shot
 
-        if run.exists():
-            shutil.rmtree(run)
+        runs.remove_run(run, keep=(spec.zero_shot["data"], spec.zero_shot["model_cache"]))
         t0 = time.perf_counter()
         predict_zero_shot(spec.zero_shot["model_name"], data=spec.zero_shot["data"], out=run,
                           split=spec.predict["split"], limit=spec.predict["limit"],

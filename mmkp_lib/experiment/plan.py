@@ -196,20 +196,31 @@ def _expected_test_posts(spec: RunSpec) -> int:
 
 
 def _prediction_matches(spec: RunSpec, config: dict) -> bool:
+    """Whether the run's prediction files were made with the spec's settings, as metrics.json itself records them.
+
+    Only the prediction output is trusted (its "predicted_with"), never config.json: `mmkp predict` run by hand
+    after the experiment rewrites the files but not config.json. Files without that record (an older version)
+    do not match, so they are predicted again.
+    """
     run = Path(spec.out)
     pred, metrics = runs.prediction_files(spec.predict["split"])
     if not (run / pred).is_file() or not (run / metrics).is_file():
         return False
-    done = (config.get("experiment") or {}).get("predict")
-    if done is None:  # predicted outside ensure_run: trust metrics.json's own record
-        m = runs.read_json(run / metrics)
-        done = {"split": m.get("split"), "max_new_tokens": m.get("max_new_tokens"),
-                "posts": (m.get("generation") or {}).get("posts")}
+    try:
+        done = runs.read_json(run / metrics).get("predicted_with")
+    except ValueError:  # a metrics.json cut short
+        return False
+    if not isinstance(done, dict):
+        return False
+    if spec.train is not None:
+        want = {"data": spec.train["data"], "model": spec.train["model"], "checkpoint": None,
+                "model_step": (config.get("result") or {}).get("global_step")}
     else:
-        done = dict(done)
-    want = {"split": spec.predict["split"], "max_new_tokens": spec.predict["max_new_tokens"],
-            "posts": _expected_test_posts(spec)}
-    return all(done.get(k) == v for k, v in want.items())
+        want = {"data": spec.zero_shot["data"], "model": spec.zero_shot["model_name"],
+                "model_seed": spec.zero_shot["model_seed"]}
+    want.update(split=spec.predict["split"], max_new_tokens=spec.predict["max_new_tokens"],
+                posts=_expected_test_posts(spec))
+    return all(_same_path(done.get(k), v) if k == "data" else done.get(k) == v for k, v in want.items())
 
 
 def run_status(spec: RunSpec) -> tuple[str, str]:

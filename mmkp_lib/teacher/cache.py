@@ -67,11 +67,13 @@ def default_cache_path(data: str | os.PathLike, backend: str, root: str | os.Pat
     return Path(root) / "cache" / "teacher" / name / f"{backend}.jsonl"
 
 
-def _read_lines(path: Path) -> tuple[list[dict], int | None]:
-    """Records of a cache file, and the byte offset of a half-written last line (None if the file ends cleanly)."""
+def _read_lines(path: Path) -> tuple[list[dict], int | None, int]:
+    """Records of a cache file, the byte offset of a half-written last line (None if the file ends cleanly), and the
+    count of complete lines that are not cache records."""
     data = path.read_bytes()
     records = []
     partial_at = None
+    skipped = 0
     end = data.rfind(b"\n") + 1  # everything after the last newline is a half-written line
     if end < len(data):
         partial_at = end
@@ -86,9 +88,10 @@ def _read_lines(path: Path) -> tuple[list[dict], int | None]:
                 raise ValueError("not a cache record (needs 'key' and 'status')")
         except (ValueError, UnicodeDecodeError) as exc:
             warnings.warn(f"{path}:{lineno}: skipping an unreadable cache line ({exc})", CacheWarning, stacklevel=3)
+            skipped += 1
             continue
         records.append(rec)
-    return records, partial_at
+    return records, partial_at, skipped
 
 
 def read_cache(path: str | os.PathLike) -> list[dict]:
@@ -146,6 +149,9 @@ class TeacherCache:
 
     def __init__(self, path: str | os.PathLike, fsync_every: int = 50, fsync_interval_s: float = 5.0):
         self.path = Path(path)
+        if self.path.is_dir():
+            raise CacheError(f"{self.path}: is a folder; the teacher cache is one JSONL file "
+                             f"(e.g. --out {self.path / 'rationales.jsonl'})")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fsync_every = fsync_every
         self.fsync_interval_s = fsync_interval_s
@@ -153,7 +159,10 @@ class TeacherCache:
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         try:
             self._lock_file()
-            self.records, partial_at = _read_lines(self.path)
+            self.records, partial_at, skipped = _read_lines(self.path)
+            if skipped and not self.records:  # checked before anything is cut or appended
+                raise CacheError(f"{self.path}: none of its lines is a teacher cache record (a dataset or another "
+                                 f"file?); it is left as it was: pass another --out")
             if partial_at is not None:
                 os.ftruncate(self._fd, partial_at)  # cut the half-written line so the next append starts clean
                 os.fsync(self._fd)

@@ -10,6 +10,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from mmkp_lib.records import check_limit, first_posts
 from mmkp_lib.teacher.cache import default_cache_path
 
 BACKENDS = ("oracle", "openai", "hf")
@@ -25,6 +26,8 @@ class TeacherRunConfig:
     base_url: str = ""  # openai: endpoint (or OPENAI_BASE_URL)
     workers: int = 4  # openai: concurrent requests
     rpm: float = 0.0  # openai: requests per minute (0: no limit)
+    timeout: float = 120.0  # openai: seconds per request
+    max_retry_after: float = 300.0  # openai: the longest Retry-After wait obeyed, in seconds
     limit: int = 0  # first N posts (0: all)
     max_attempts: int = 3  # tries per post until a rationale validates
     max_think_words: int = 300  # length cap of the reasoning, in words
@@ -48,8 +51,14 @@ class TeacherRunConfig:
         for name in ("workers", "max_attempts", "max_think_words", "batch_size"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 problems.append(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
-        if not isinstance(self.limit, int) or self.limit < 0:
-            problems.append(f"limit must be an integer >= 0 (0: all posts), got {self.limit!r}")
+        try:
+            check_limit(self.limit)
+        except ValueError as exc:
+            problems.append(str(exc))
+        for name in ("timeout", "max_retry_after"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                problems.append(f"{name} must be a number of seconds > 0, got {value!r}")
         if not isinstance(self.rpm, (int, float)) or self.rpm < 0:
             problems.append(f"rpm must be >= 0 (0: no limit), got {self.rpm!r}")
         if not Path(self.data).exists():
@@ -77,7 +86,7 @@ class TeacherRunConfig:
         posts = load_posts(path, split=self.split)
         if not path.is_dir():
             posts = [p for p in posts if p.split in (None, self.split)]
-        return posts[:self.post_limit] if self.post_limit else posts
+        return first_posts(posts, self.post_limit)
 
     def make_backend(self):
         from mmkp_lib.teacher import make_backend
@@ -86,7 +95,8 @@ class TeacherRunConfig:
             return make_backend("oracle", seed=self.seed)
         if self.backend == "openai":
             return make_backend("openai", model=self.model or None, base_url=self.base_url or None,
-                                rpm=self.rpm or None, prices=self.prices or None)
+                                rpm=self.rpm or None, prices=self.prices or None, timeout=self.timeout,
+                                max_retry_after=self.max_retry_after)
         return make_backend("hf", model=self.model, batch_size=self.batch_size)
 
     def to_dict(self) -> dict:

@@ -141,6 +141,15 @@ class OpenAIBackend(TeacherBackend):
         if not self.model:
             raise ValueError("the openai backend needs a model: pass --model (e.g. gpt-4o) or set MMKP_TEACHER_MODEL")
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        for name, value, least in (("timeout", timeout, 0.0), ("max_retry_after", max_retry_after, 0.0),
+                                   ("backoff_max", backoff_max, 0.0)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > least:
+                raise ValueError(f"{name}={value!r}: seconds, a number > 0 (timeout 0 would fail every request "
+                                 f"at once)")
+        if isinstance(max_request_retries, bool) or not isinstance(max_request_retries, int) or max_request_retries < 0:
+            raise ValueError(f"max_request_retries={max_request_retries!r}: an integer >= 0")
+        if not isinstance(backoff_base, (int, float)) or backoff_base < 0:
+            raise ValueError(f"backoff_base={backoff_base!r}: seconds, a number >= 0")
         self.timeout = timeout
         self.max_request_retries = max_request_retries
         self.backoff_base, self.backoff_max, self.max_retry_after = backoff_base, backoff_max, max_retry_after

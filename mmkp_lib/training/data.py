@@ -17,6 +17,10 @@ from dataclasses import dataclass, field
 from mmkp_lib.prompts import cot_target, sft_target
 from mmkp_lib.records import Post
 
+# A cot / multitask / dyncot run whose posts lack an accepted rationale beyond this share warns loudly (training
+# stops when none has one): past it the run is partly SFT, and its row in a table would not say so otherwise.
+FALLBACK_WARN_SHARE = 0.05
+
 
 @dataclass
 class TrainExample:
@@ -38,6 +42,11 @@ class DataReport:
     fallback: int = 0  # posts with no accepted rationale, trained on SFT only
     fallback_ids: list[str] = field(default_factory=list)  # the first few, to look them up
 
+    @property
+    def fallback_share(self) -> float:
+        """Share of the posts trained on the SFT target for want of a rationale (0 for sft)."""
+        return self.fallback / self.posts if self.posts and self.strategy != "sft" else 0.0
+
     def summary(self) -> str:
         text = f"{self.strategy}: {self.posts} posts -> {self.examples} examples"
         if self.strategy == "sft":
@@ -50,7 +59,8 @@ class DataReport:
 
     def to_dict(self) -> dict:
         return {"strategy": self.strategy, "posts": self.posts, "examples": self.examples,
-                "cot_examples": self.cot_examples, "fallback": self.fallback, "fallback_ids": self.fallback_ids[:20]}
+                "cot_examples": self.cot_examples, "fallback": self.fallback,
+                "fallback_share": round(self.fallback_share, 6), "fallback_ids": self.fallback_ids[:20]}
 
 
 def build_examples(posts: list[Post], strategy: str, rationales: dict[str, str] | None = None

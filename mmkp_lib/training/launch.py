@@ -12,8 +12,8 @@ The same from the shell, on one CPU or several GPUs:
 from __future__ import annotations
 
 import os
-import shutil
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -75,11 +75,60 @@ def trainable_parameters(model) -> dict[str, int]:
 
 
 def _check_resume(run: Path, cfg: TrainConfig) -> None:
-    old = runs.read_config(run)["params"]
+    old = runs.read_config(run).get("params") or {}
     diff = {k: (old.get(k), v) for k, v in cfg.to_dict().items() if old.get(k) != v and k not in RESUME_MAY_CHANGE}
     if diff:
         raise ConfigError("resume", True, f"{run}/config.json was written with other parameters (name: (saved, now) = "
                                           f"{diff}); resume with the same ones, or start a new run folder")
+
+
+def resume_checkpoint(run: Path, cfg: TrainConfig, log=print) -> Path:
+    """The checkpoint a resumed run continues from: the newest complete one (newer damaged ones are named, skipped).
+
+    Raises FileNotFoundError when there is no run or no complete checkpoint, ConfigError when the run was
+    started with other parameters.
+    """
+    if not runs.path(run, runs.CONFIG).is_file():
+        raise FileNotFoundError(f"{run}/{runs.CONFIG}: no such file, so there is no run here to resume; "
+                                f"start it without resume (--resume)")
+    _check_resume(run, cfg)
+    ckpt, damaged = runs.resumable_checkpoint(run)
+    if ckpt is None:
+        found = "; ".join(f"{c.name}: {why}" for c, why in damaged)
+        raise FileNotFoundError(f"{run}: no complete checkpoint-* folder to resume from" + (f" ({found})" if found else "")
+                                + "; start again with overwrite (--overwrite)")
+    for bad, why in damaged:
+        message = (f"{run}/{bad.name} is incomplete ({why}; a save cut short?): resuming from {ckpt.name}, "
+                   f"the newest complete checkpoint")
+        warnings.warn(message, DamagedCheckpointWarning, stacklevel=3)
+        log(f"warning: {message}")
+    return ckpt
+
+
+class DamagedCheckpointWarning(UserWarning):
+    """A resumed run skipped a checkpoint that a kill mid-save left incomplete."""
+
+
+class RationaleFallbackWarning(UserWarning):
+    """Many posts of a cot/multitask/dyncot run have no accepted teacher rationale and train on SFT targets."""
+
+
+def check_rationale_coverage(report, cache: str | None, log=print) -> None:
+    """Stop when no training post has an accepted rationale; warn loudly past FALLBACK_WARN_SHARE of them."""
+    from mmkp_lib.training.data import FALLBACK_WARN_SHARE
+
+    if report.strategy == "sft" or not report.posts or not report.fallback:
+        return
+    if report.fallback == report.posts:
+        raise ValueError(f"{cache}: none of the {report.posts} training posts has an accepted teacher rationale "
+                         f"(is it the cache of another dataset or split?); a {report.strategy} run would be plain "
+                         f"SFT. Write the rationales with `mmkp teacher --data DATA --out {cache}`")
+    if report.fallback_share > FALLBACK_WARN_SHARE:
+        message = (f"{report.fallback} of {report.posts} training posts ({report.fallback_share:.0%}, above "
+                   f"{FALLBACK_WARN_SHARE:.0%}) have no accepted rationale in {cache} and train on the SFT target "
+                   f"instead: this {report.strategy} run is partly SFT (config.json data_report.fallback_share)")
+        warnings.warn(message, RationaleFallbackWarning, stacklevel=3)
+        log(f"warning: {message}")
 
 
 def make_validator(cfg: TrainConfig, processor, train_posts):
@@ -141,21 +190,24 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, lo
     from mmkp_lib.training.trainer import build_trainer
 
     cfg.validate()
+    if resume and overwrite:
+        raise ConfigError("resume", True, "resume continues the run in out, overwrite deletes it: choose one")
     pin_malloc_thresholds()
-    run = Path(cfg.out)
+    run = runs.check_out_folder(cfg.out)
     main_process = int(os.environ.get("RANK", "0")) == 0
     if not main_process:  # one process speaks for the run
         log = lambda *_: None  # noqa: E731
+    # Nothing is deleted here: an --overwrite replaces the old run only once the new run's inputs have loaded.
+    inputs = (cfg.data, cfg.teacher_cache, cfg.model_cache)
+    checkpoint, replace = None, False
     if resume:
-        if runs.last_checkpoint(run) is None:
-            raise FileNotFoundError(f"{run}: no checkpoint-* folder to resume from")
-        _check_resume(run, cfg)
+        checkpoint = resume_checkpoint(run, cfg, log)
     elif run.exists() and any(run.iterdir()):
-        if not overwrite:
+        if runs.is_run(run) and not overwrite:
             raise FileExistsError(f"{run} already holds a run; pass resume (--resume) to continue it or "
                                   f"overwrite (--overwrite) to delete it and start again")
-        if main_process:
-            shutil.rmtree(run)
+        replace = runs.check_removable(run, keep=inputs, why="by overwrite (--overwrite)" if overwrite
+                                       else "or written into")
     set_seed(cfg.seed)
 
     posts = load_posts(cfg.data, split=cfg.train_split)
@@ -170,6 +222,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, lo
         rationales = load_rationales(cfg.teacher_cache, posts)
     examples, report = build_examples(posts, cfg.strategy, rationales)
     log(report.summary())
+    check_rationale_coverage(report, cfg.teacher_cache, log)
 
     use_bf16 = cfg.use_bf16()
     # bf16 weights on a GPU (what TRL/LLaMA-Factory do for VLMs); on a CPU fp32 master weights under bf16 autocast,
@@ -184,6 +237,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, lo
         + (" (LoRA)" if cfg.lora else ""))
 
     validator = make_validator(cfg, processor, posts) if cfg.eval_every else None
+    if replace and main_process:  # every input has loaded: now the old run may go
+        runs.remove_run(run, keep=inputs)
     trainer = build_trainer(cfg, model, processor, examples, validator=validator,
                             find_unused_parameters=any(p.image is None for p in posts))
     args, collator = trainer.args, trainer.data_collator
@@ -192,13 +247,12 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, lo
         trainer.add_callback(_ShortPrinter(log))
 
     if trainer.is_world_process_zero() and not resume:
-        run.mkdir(parents=True, exist_ok=True)
         runs.write_config(run, cfg.to_dict(), kind="train", seed=cfg.seed, extra={
             "data_report": report.to_dict(), "parameters": counts, "world_size": args.world_size,
             "device": str(args.device), "bf16": use_bf16,
         })
     t0 = time.time()
-    result = trainer.train(resume_from_checkpoint=True if resume else None)
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     seconds = time.time() - t0
 
     final = run / runs.MODEL_DIR
