@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mmkp_lib.paths import display_path
+
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 # papermill writes the values of `-p NAME VALUE` into a new cell after the `parameters` cell, headed so
 _INJECTED_HEADER = "# Parameters"
@@ -95,19 +97,11 @@ def experiment_config(params: dict[str, Any], n_seeds: int = 1):
                                           **settings).validated()
 
 
-def _relative(path: str) -> str:
-    """A path as a reader's own checkout would spell it: relative to the working folder when inside it."""
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd().resolve())) or "."
-    except ValueError:
-        return str(path)
-
-
 def settings_summary(cfg) -> str:
     """One line for a notebook's setup cell: preset-independent settings a reader compares runs by."""
     eff, t = cfg.effective(), cfg.effective().train
     return (f"student {t.model}, zero-shot {eff.zero_shot_model}; {t.max_steps} steps x {t.batch_size} posts, lr {t.lr:g}, "
-            f"seeds {list(cfg.seeds)}; data {_relative(eff.data)}; runs in {_relative(eff.runs_dir)}"
+            f"seeds {list(cfg.seeds)}; data {display_path(eff.data)}; runs in {display_path(eff.runs_dir)}"
             + ("  [SMOKE: not results]" if eff.smoke else ""))
 
 

@@ -272,12 +272,6 @@ def resumable_checkpoint(run: str | os.PathLike) -> tuple[Path | None, list[tupl
     return None, damaged
 
 
-def list_runs(root: str | os.PathLike = "runs") -> list[Path]:
-    """Run folders (those with a config.json) under root, by name."""
-    root = Path(root)
-    return sorted(p.parent for p in root.glob(f"*/{CONFIG}")) if root.is_dir() else []
-
-
 def missing_parts(run: str | os.PathLike, predicted: bool = True) -> list[str]:
     """What a finished run folder lacks (empty when complete)."""
     run = Path(run)

@@ -65,6 +65,7 @@ from IPython.display import HTML, Markdown, display
 
 from mmkp_lib.experiment import ensure_available_runs, main_labels, report_plan, run_times
 from mmkp_lib.notebook import BreakdownSettings, experiment_config, notebook_parameters, settings_summary
+from mmkp_lib.paths import display_path
 
 params = notebook_parameters(globals(), "05_breakdowns")  # a misspelt -p name fails here
 shown = BreakdownSettings.from_parameters(params)  # seeds, allow_training, n_boot, close_margin, gallery_posts
@@ -168,7 +169,7 @@ if dyn_reasoned == 0:  # then Dynamic CoT is SFT up to a few samples: say so rat
               f"it trained as SFT up to those samples. Its verdicts in claims 2 and 3 compare SFT-like models, not "
               f"reasoning; the γ sweep below shows what larger γ do.")
 Markdown(
-    f"**Answer.** On {len(test)} test posts of `{eff.data}` (student `{eff.train.model}`, {eff.train.max_steps} steps x "
+    f"**Answer.** On {len(test)} test posts of `{display_path(eff.data)}` (student `{eff.train.model}`, {eff.train.max_steps} steps x "
     f"{eff.train.batch_size} posts, {n_seeds} seed(s) per strategy; F1@M in points, ± = sd over seeds, [ ] = 95% "
     f"bootstrap interval over test posts, p = paired bootstrap test):\n\n"
     f"1. *SFT far above zero-shot:* {VERDICT[above(ZS, SFT, 'all')]}. SFT {cell(SFT, 'all')} against zero-shot "

@@ -61,3 +61,27 @@ def test_the_computed_answer_opens_the_rendered_page():
     plain = nbformat.v4.new_notebook()
     plain.cells = [nbformat.v4.new_markdown_cell("# title"), nbformat.v4.new_code_cell("1")]
     assert len(hoist_answer(plain).cells) == 2
+
+
+def test_smoke_pages_go_to_an_ignored_folder_and_notebooks_get_repository_relative_paths(tmp_path, monkeypatch):
+    import subprocess
+
+    from mmkp_lib.paths import display_path
+
+    assert report.ReportConfig().out == report.ROOT / "reports"
+    smoke = report.ReportConfig(smoke=True)
+    assert smoke.out == report.ROOT / "reports-smoke"  # the committed reports/*.html are never a smoke page
+    for path in ("reports-smoke/index.html", "runs-smoke/sft-seed0/config.json"):
+        assert subprocess.run(["git", "check-ignore", "-q", path], cwd=report.ROOT).returncode == 0, f"{path} not ignored"
+    assert smoke.notebook_parameters()["data"] == "data/synth-smoke" and smoke.notebook_parameters()["work_dir"] == "."
+    elsewhere = report.ReportConfig(work=tmp_path)
+    assert elsewhere.notebook_parameters()["work_dir"] == str(tmp_path)  # outside the repository: as given
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    assert display_path(tmp_path / "runs") == "runs" and display_path(tmp_path) == "."
+    assert display_path("/somewhere/else") == "/somewhere/else"
+
+
+def test_each_page_is_listed_with_its_question():
+    questions = {nb.stem: report.notebook_question(nb) for nb in sorted(report.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))}
+    assert len(questions) == 5 and all(q.endswith("?") and len(q) > 20 for q in questions.values()), questions

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from mmkp_lib import runs as run_files
+from mmkp_lib.training.config import ConfigError, parse_gamma
 
 # The paper's rows, in its order; anything else sorts after them.
 STRATEGY_ORDER = ("zero-shot", "sft", "cot", "multitask", "dyncot")
@@ -83,11 +84,8 @@ def display_label(label: str) -> str:
 
 
 def _gamma_text(gamma: Any) -> str | None:
-    if gamma is None:
-        return None
-    if isinstance(gamma, (int, float)) and not isinstance(gamma, bool):
-        return f"{float(gamma):g}"
-    return str(gamma).strip()
+    """config.json's gamma (0.4 or "q0.3") as run names spell it ("0.4", "q0.3"): str of the parsed Gamma."""
+    return None if gamma is None else str(parse_gamma(gamma))
 
 
 def load_run(folder: str | os.PathLike, split: str = "test", label: str = "") -> Run:
@@ -149,19 +147,14 @@ def label_order(label: str, strategy: str, gamma: str | None = None) -> tuple:
 
 
 def gamma_sort_key(gamma: str | None) -> tuple[int, float]:
-    """Loss thresholds ascending, then quantile settings ("q0.3") ascending; None first."""
+    """Loss thresholds ascending, then quantile settings ("q0.3") ascending; None first, unparseable last."""
     if gamma is None:
         return (0, 0.0)
-    text = str(gamma)
-    if text.startswith("q"):
-        try:
-            return (2, float(text[1:]))
-        except ValueError:
-            return (3, 0.0)
     try:
-        return (1, float(text))
-    except ValueError:
+        g = parse_gamma(gamma)
+    except ConfigError:
         return (3, 0.0)
+    return (2 if g.kind == "quantile" else 1, g.value)
 
 
 def labels_in_order(runs: Sequence[Run]) -> list[str]:

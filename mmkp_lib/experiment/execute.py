@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from mmkp_lib import runs
+from mmkp_lib.paths import display_path
 from mmkp_lib.experiment.config import ExperimentConfig
 from mmkp_lib.experiment.plan import RunSpec, _expected_test_posts, run_status
 
@@ -37,7 +38,7 @@ def ensure_teacher(cfg: ExperimentConfig, log: Callable[[str], None] = print) ->
         posts = posts[:eff.limit_train]
     have = load_rationales(path, posts) if path.is_file() else {}
     if len(have) == len(posts):
-        log(f"teacher cache {path}: rationales for all {len(posts)} training posts")
+        log(f"teacher cache {display_path(path)}: rationales for all {len(posts)} training posts")
         return path
     if eff.teacher_backend != "oracle":
         raise FileNotFoundError(
@@ -46,7 +47,7 @@ def ensure_teacher(cfg: ExperimentConfig, log: Callable[[str], None] = print) ->
             f"--out {path}` (ensure_teacher only runs the free offline oracle)")
     t0 = time.perf_counter()
     summary = generate_rationales(posts, make_backend("oracle"), path, progress=False)
-    log(f"teacher cache {path}: oracle wrote {summary.done} rationales in {time.perf_counter() - t0:.1f} s")
+    log(f"teacher cache {display_path(path)}: oracle wrote {summary.done} rationales in {time.perf_counter() - t0:.1f} s")
     return path
 
 
@@ -82,7 +83,7 @@ def _set_threads(n: int) -> None:
 
 
 def _quiet_progress_bars() -> None:
-    """No per-file "Loading weights" bars in notebooks and worker logs (DESIGN.md: headless runs show no bars)."""
+    """No per-file "Loading weights" bars in notebooks and worker logs (headless runs show no bars: they would flood the logs)."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()

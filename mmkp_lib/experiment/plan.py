@@ -15,11 +15,8 @@ from typing import Any, Sequence
 
 from mmkp_lib import runs
 from mmkp_lib.experiment.config import ExperimentConfig
-from mmkp_lib.training.config import DEFAULT_GAMMA, STRATEGIES, Gamma, TrainConfig, parse_gamma
+from mmkp_lib.training.config import DEFAULT_GAMMA, NO_TRAINING_EFFECT, STRATEGIES, Gamma, TrainConfig, parse_gamma
 
-# TrainConfig fields that change no trained number (launch.RESUME_MAY_CHANGE), plus `out`: a run that moved
-# with its work folder is still the same run.
-_IGNORED_PARAMS = ("out", "tqdm", "num_workers", "eval_batch_size", "save_total_limit")
 _PATH_PARAMS = ("data", "teacher_cache", "model_cache")
 STATUSES = ("complete", "predict", "resume", "train", "retrain")
 
@@ -156,7 +153,7 @@ def plan(cfg: ExperimentConfig, *, strategies: Sequence[str] = STRATEGIES, seeds
 
 
 def report_plan(cfg: ExperimentConfig, seeds: Sequence[int] | None = None) -> list[RunSpec]:
-    """Issue 6's full report: zero-shot, every strategy for each seed (default 0, 1, 2; smoke: 0), and the gamma
+    """The full report: zero-shot, every strategy for each seed (default 0, 1, 2; smoke: 0), and the gamma
     sweep on the first seed."""
     if seeds is None:
         seeds = (0,) if cfg.smoke else (0, 1, 2)
@@ -175,7 +172,7 @@ def params_diff(saved: dict[str, Any], wanted: dict[str, Any]) -> dict[str, tupl
     """{name: (saved, wanted)} of the parameters that differ (paths compared resolved; `out` and the like ignored)."""
     diff = {}
     for k in sorted(set(saved) | set(wanted)):
-        if k in _IGNORED_PARAMS:
+        if k in NO_TRAINING_EFFECT:  # `out` among them: a run that moved with its work folder is the same run
             continue
         a, b = saved.get(k), wanted.get(k)
         if k in _PATH_PARAMS or k == "data":

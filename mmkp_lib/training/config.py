@@ -78,6 +78,10 @@ def parse_gamma(gamma: float | int | str | Gamma) -> Gamma:
     raise ConfigError("gamma", gamma, "a positive loss (e.g. 0.4) or a quantile string 'qX' with 0 <= X <= 1 (e.g. 'q0.3')")
 
 
+# TrainConfig fields that change no trained number: a run may resume, or be reused, with other values of these
+# (its folder may move, its progress bars and loader workers differ).
+NO_TRAINING_EFFECT = ("out", "tqdm", "num_workers", "eval_batch_size", "save_total_limit")
+
 # The paper's threshold (Ma et al. 2025): the one place this default is written.
 DEFAULT_GAMMA = Gamma("loss", 0.4)
 

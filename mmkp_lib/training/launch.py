@@ -20,10 +20,8 @@ from typing import Any
 from transformers import TrainerCallback
 
 from mmkp_lib import runs
-from mmkp_lib.training.config import ConfigError, TrainConfig
+from mmkp_lib.training.config import NO_TRAINING_EFFECT, ConfigError, TrainConfig
 
-# Parameters that may differ between a run and its resumption (they change no trained number).
-RESUME_MAY_CHANGE = ("out", "tqdm", "num_workers", "eval_batch_size", "save_total_limit")
 
 
 def vision_tower_of(model):
@@ -76,7 +74,7 @@ def trainable_parameters(model) -> dict[str, int]:
 
 def _check_resume(run: Path, cfg: TrainConfig) -> None:
     old = runs.read_config(run).get("params") or {}
-    diff = {k: (old.get(k), v) for k, v in cfg.to_dict().items() if old.get(k) != v and k not in RESUME_MAY_CHANGE}
+    diff = {k: (old.get(k), v) for k, v in cfg.to_dict().items() if old.get(k) != v and k not in NO_TRAINING_EFFECT}
     if diff:
         raise ConfigError("resume", True, f"{run}/config.json was written with other parameters (name: (saved, now) = "
                                           f"{diff}); resume with the same ones, or start a new run folder")
