@@ -56,10 +56,10 @@ def accum_runs(kp_data, tiny_vlm_dir, tmp_path_factory):
 
     from mmkp_lib.models import load_model
     from mmkp_lib.training.collator import VLMCollator
-    from mmkp_lib.training.data import ExampleDataset, build_examples
+    from mmkp_lib.training.data import ExampleDataset
     from mmkp_lib.training.trainer import KeyphraseTrainer
 
-    examples, _ = build_examples(kp_data.train[:8], "sft")
+    examples = _accumulation_examples(kp_data)
     out = {}
     for batch, accum in ((8, 1), (2, 4)):
         torch.manual_seed(0)
@@ -77,6 +77,17 @@ def accum_runs(kp_data, tiny_vlm_dir, tmp_path_factory):
     return out
 
 
+def _accumulation_examples(kp_data):
+    """8 multi-task examples (SFT and CoT targets) whose four micro-batches of 2 hold very different numbers of
+    completion tokens, so the accumulation test below is sensitive to how the loss is normalised."""
+    from mmkp_lib.teacher.cache import load_rationales
+    from mmkp_lib.training.data import build_examples
+
+    posts = kp_data.train[8:16]
+    examples, _ = build_examples(posts, "multitask", load_rationales(kp_data.teacher, posts))
+    return examples[:8]
+
+
 def test_gradient_accumulation_gives_the_big_batch_loss_and_update(accum_runs):
     (big, big_params), (small, small_params) = accum_runs[8], accum_runs[2]
     big_loss, small_loss = big.state.log_history[0]["loss"], small.state.log_history[0]["loss"]
@@ -90,9 +101,9 @@ def test_the_accumulation_check_can_fail(accum_runs, kp_data, tiny_vlm_dir):
     (the classic accumulation bug) would differ from the big-batch loss: the test above is sensitive."""
     from mmkp_lib.models import load_model
     from mmkp_lib.training.collator import IGNORE_INDEX, VLMCollator
-    from mmkp_lib.training.data import ExampleDataset, build_examples
+    from mmkp_lib.training.data import ExampleDataset
 
-    examples, _ = build_examples(kp_data.train[:8], "sft")
+    examples = _accumulation_examples(kp_data)
     items = [ExampleDataset(examples)[i] for i in range(8)]
     model, processor = load_model(tiny_vlm_dir)
     collator = VLMCollator(processor)

@@ -1,10 +1,18 @@
 """A byte-level BPE tokenizer trained offline on the words a benchmark can write, with a ChatML chat template.
 
 The tiny models have no pretrained tokenizer, so one is trained here with the
-`tokenizers` library on *every* string the embedded benchmark's generator can
-write (`mmkp_lib.synth.vocabulary()`, not only the training split), so a
-keyphrase unseen in training is still one or two known pieces rather than a
-shower of rare bytes. Byte-level BPE still encodes any other text.
+`tokenizers` library on *every* string the embedded benchmark's generator and
+its oracle teacher can write (`benchmark_vocabulary()`: `mmkp_lib.synth.vocabulary()`,
+not only the training split, and `teacher.oracle.oracle_texts()`), so a
+keyphrase unseen in training is still one known piece and a rationale costs
+about one token per word (1.23 per whitespace word on oracle CoT targets,
+against 2.32 when the rationale's words were not in the corpus and shattered
+into letters). Byte-level BPE still encodes any other text.
+
+Pre-tokenisation (`PRETOKENIZE`) is GPT-2's, except that punctuation right
+after a word stays with it (" text," is one piece), so BPE can learn the
+oracle's "text," or "image;" as one token; a space, a newline, a quote and a
+run of other symbols are pieces of their own.
 
 Special tokens (never produced by BPE merges):
 
@@ -33,6 +41,9 @@ from mmkp_lib.prompts import INSTRUCTION, SPECIAL_TAGS
 
 PAD, IM_START, IM_END, IMAGE = "<pad>", "<|im_start|>", "<|im_end|>", "<image>"
 BASE_SPECIAL_TOKENS = (PAD, IM_START, IM_END, IMAGE)
+# GPT-2's split with trailing punctuation kept on its word (see the module docstring); "v1" builds used GPT-2's own.
+PRETOKENIZE = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+[.,;:!?]*| ?\p{N}+[.,;:!?]*| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+TOKENIZERS = ("v1", "v2")  # v1: GPT-2 pre-tokenisation, post words only; v2: PRETOKENIZE, post and oracle words
 
 
 def chat_template(image_markup: str = IMAGE, default_system: str | None = None) -> str:
@@ -87,26 +98,35 @@ def training_corpus(words: Iterable[str], extra_texts: Iterable[str] = ()) -> li
 def train_tokenizer(
     words: Iterable[str],
     *,
-    vocab_size: int = 2048,
+    vocab_size: int = 4096,
     extra_texts: Iterable[str] = (),
     extra_special_tokens: Sequence[str] = (),
     image_markup: str = IMAGE,
     default_system: str | None = None,
+    version: str = "v2",
 ):
     """Train a byte-level BPE on `words` and wrap it as a transformers fast tokenizer.
 
+    `vocab_size` is a cap: BPE stops once every corpus piece is one token (about 2.4k for the benchmark).
     `extra_special_tokens`: model-family tokens (e.g. Qwen's <|vision_start|>,
     <|image_pad|>); `image_markup`: what an image item renders to in the chat
-    template. Deterministic: the corpus is sorted and BPE training is
+    template; `version`: TOKENIZERS. Deterministic: the corpus is sorted and BPE training is
     deterministic for a given corpus.
     """
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
+    if version not in TOKENIZERS:
+        raise ValueError(f"tokenizer version {version!r}: one of {', '.join(TOKENIZERS)}")
     specials = list(BASE_SPECIAL_TOKENS) + [t for t in extra_special_tokens if t not in BASE_SPECIAL_TOKENS]
     bpe = Tokenizer(models.BPE())
     # add_prefix_space=False: the chat template decides spacing; "red" and " red" are both trained.
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    if version == "v1":
+        bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    else:
+        bpe.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(PRETOKENIZE), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
@@ -123,12 +143,13 @@ def train_tokenizer(
     return tok
 
 
-def benchmark_vocabulary() -> list[str]:
-    """Every string the embedded benchmark's generator can write (mmkp_lib.synth.vocabulary())."""
-    try:
-        from mmkp_lib.synth import vocabulary
-    except ImportError as e:  # the generator lives in another module of this package
-        raise ImportError(
-            f"mmkp_lib.synth could not be imported ({e}); the tiny models' tokenizer is trained on its vocabulary()"
-        ) from e
-    return list(vocabulary())
+def benchmark_vocabulary(version: str = "v2") -> list[str]:
+    """Every string the embedded benchmark's generator can write (mmkp_lib.synth.vocabulary()) and, for "v2",
+    every wording of its oracle teacher (mmkp_lib.teacher.oracle.oracle_texts())."""
+    from mmkp_lib.synth import vocabulary
+
+    if version == "v1":
+        return list(vocabulary())
+    from mmkp_lib.teacher.oracle import oracle_texts
+
+    return list(vocabulary()) + oracle_texts()

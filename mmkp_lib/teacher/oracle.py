@@ -182,6 +182,23 @@ _CLOSERS = [
     "Together this gives {kps}.",
     "Therefore the tags are {kps}.",
 ]
+_IMAGE_MATTERS = "The text alone would not give every tag, so the image matters here."
+_SECTION_LABELS = ("Text", "Image", "Keyphrases")  # the labelled style's line heads
+_BANKS = (_TEXT_OPENERS, _TEXT_QUOTES, _SCENE_IN_TEXT, _IMAGE, _POSITION, _DISTRACTOR, _KP_TOPIC, _KP_OBJECT_ABSENT,
+          _KP_OBJECT_PRESENT, _KP_SCENE_ABSENT, _KP_SCENE_PRESENT, _FILLERS, _CLOSERS, [_IMAGE_MATTERS])
+
+
+def oracle_texts() -> list[str]:
+    """Every piece of wording the oracle can write, placeholders filled with a sample word ("w", a quoted
+    '"w w"', the article "a"), so the punctuation around them is kept: what a tokenizer must cover for the
+    oracle's rationales to cost one token per word (the post's own words come from the generator's vocabulary).
+    """
+    sample = {"qtopic": '"w w"', "qkp": '"w w"', "a_scene": "a", "a_dis": "a", "a_dis_cap": "A", "snippet": "w w",
+              "kps": '"w w", "w w"'}
+    texts = [re.sub(r"\{(\w+)\}", lambda m: sample.get(m.group(1), "w"), t) for bank in _BANKS for t in bank]
+    texts += [f"{label}: w" for label in _SECTION_LABELS] + [f"{i}. w" for i in (1, 2, 3)]
+    texts += [_position({"x": x, "y": y}, 10) for x in (1, 5, 9) for y in (1, 5, 9)] + ["large"]
+    return texts
 
 
 def _size_word(obj: dict, image_size: int | None) -> str:
@@ -277,7 +294,7 @@ def write_rationale(post: Post, seed: int = 0, max_words: int = 300, image_size:
 
     filler_bank = list(_FILLERS)
     if any(not _in_text(k, post.text) for k in post.keyphrases):
-        filler_bank.append("The text alone would not give every tag, so the image matters here.")
+        filler_bank.append(_IMAGE_MATTERS)
     n_fillers = min(len(filler_bank), max(0, int(round(verbosity * 1.5 - 1))))
     fillers = rng.sample(filler_bank, n_fillers)
     closer = []
@@ -297,8 +314,7 @@ def write_rationale(post: Post, seed: int = 0, max_words: int = 300, image_size:
         if closer:
             body += "\n" + closer[0]
     else:
-        labels = ("Text", "Image", "Keyphrases")
-        body = "\n".join(f"{lab}: {' '.join(s)}" for lab, s in zip(labels, sections))
+        body = "\n".join(f"{lab}: {' '.join(s)}" for lab, s in zip(_SECTION_LABELS, sections))
         if closer:
             body += "\n" + closer[0]
 
