@@ -23,7 +23,14 @@ do, so batched rows that stop early still wait for the longest row of their
 batch, as they would in real use. The outputs of both sides are compared
 (they must be identical, and equal to the targets).
 
-Target: batched at batch 32 at least 8x faster per post than one-by-one.
+Two greedy decoders are measured: `fast`, the project's own loop
+(mmkp_lib.generation.greedy_decode: finished rows leave the batch and the
+cache, no per-token logits processors; what inference uses by default), and
+`generate`, transformers' model.generate (the previous default), forced
+through the same targets.
+
+Target: batched at batch 32 at least 8x faster per post than one-by-one (`--json` writes
+`speedup_batch32` = {"sft": ..., "cot": ...} for the fast decoder).
 """
 from __future__ import annotations
 
@@ -73,8 +80,19 @@ def target_ids(tokenizer, texts: list[str]) -> list[list[int]]:
     return [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
 
 
-def generate(model, processor, posts, targets, batch_size: int, max_new_tokens: int):
-    """generate_predictions over `posts` in calls of `batch_size` posts; (records, wall seconds)."""
+def force_hook(targets: list[list[int]], eos_id: int):
+    """greedy_decode's logits_hook: row r emits targets[r] token by token, then the stop token."""
+    def hook(rows, step, logits):
+        for j, r in enumerate(rows.tolist()):
+            t = targets[r]
+            logits[j].fill_(-float("inf"))
+            logits[j, t[step] if step < len(t) else eos_id] = 0.0
+    return hook
+
+
+def generate(model, processor, posts, targets, batch_size: int, max_new_tokens: int, decoder: str = "fast"):
+    """generate_predictions over `posts` in calls of `batch_size` posts; (records, wall seconds). decoder "fast":
+    the project's greedy loop (finished rows leave the batch); "generate": transformers' model.generate."""
     from transformers import LogitsProcessorList
 
     from mmkp_lib.inference import generate_predictions
@@ -83,10 +101,12 @@ def generate(model, processor, posts, targets, batch_size: int, max_new_tokens: 
     records = []
     t0 = time.perf_counter()
     for start in range(0, len(posts), batch_size):
-        chunk = posts[start:start + batch_size]
-        force = ForceTargets(targets[start:start + batch_size], tokenizer.eos_token_id)
-        records += generate_predictions(model, processor, chunk, batch_size=batch_size, max_new_tokens=max_new_tokens,
-                                        logits_processor=LogitsProcessorList([force]))
+        chunk, forced = posts[start:start + batch_size], targets[start:start + batch_size]
+        if decoder == "fast":
+            kw = {"fast": True, "logits_hook": force_hook(forced, tokenizer.eos_token_id)}
+        else:
+            kw = {"fast": False, "logits_processor": LogitsProcessorList([ForceTargets(forced, tokenizer.eos_token_id)])}
+        records += generate_predictions(model, processor, chunk, batch_size=batch_size, max_new_tokens=max_new_tokens, **kw)
     return records, time.perf_counter() - t0
 
 
@@ -103,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-target-tokens", type=int, default=0, help="cut the forced outputs to this many tokens (0: whole)")
     ap.add_argument("--quick", action="store_true",
                     help="smoke mode: TEST_TINY model, 8 posts, batch 8, 1 repeat, outputs cut to 24 tokens")
+    ap.add_argument("--decoders", default="fast,generate",
+                    help="greedy decoders measured: fast (the project's loop, the default in inference) and/or "
+                         "generate (transformers' model.generate, the previous default)")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
     if args.quick:
@@ -135,14 +158,17 @@ def main(argv: list[str] | None = None) -> int:
           f"{torch.get_num_threads()} threads, batched at {args.batch_size} vs one by one, {args.repeats} repeat(s)")
     print(f"load average (1/5/15 min) at start: {load_average()} on {os.cpu_count()} cores", flush=True)
 
-    summary: dict = {"args": vars(args), "load_start": load_average(), "kinds": {}}
-    for kind in kinds:
+    decoders = [d.strip() for d in args.decoders.split(",") if d.strip()]
+    if not decoders or not set(decoders) <= {"fast", "generate"}:
+        ap.error(f"--decoders: fast, generate or both, got {args.decoders!r}")
+    summary: dict = {"args": vars(args), "load_start": load_average(), "kinds": {}, "speedup_batch32": {}}
+    for kind, decoder in [(k, d) for k in kinds for d in decoders]:
         targets = target_ids(processor.tokenizer, texts[kind])
         if args.max_target_tokens:
             targets = [t[: args.max_target_tokens] for t in targets]
         lengths = [len(t) + 1 for t in targets]  # + the stop token
         max_new = max(lengths) + 1
-        generate(model, processor, posts[:2], targets[:2], 2, max_new)  # warm-up: first-call initialisation
+        generate(model, processor, posts[:2], targets[:2], 2, max_new, decoder)  # warm-up: first-call initialisation
         times = {"batched": [], "one-by-one": []}
         gen_s = {"batched": [], "one-by-one": []}
         outputs = {}
@@ -150,11 +176,11 @@ def main(argv: list[str] | None = None) -> int:
             order = ["batched", "one-by-one"] if r % 2 == 0 else ["one-by-one", "batched"]
             for side in order:
                 bs = args.batch_size if side == "batched" else 1
-                records, seconds = generate(model, processor, posts, targets, bs, max_new)
+                records, seconds = generate(model, processor, posts, targets, bs, max_new, decoder)
                 times[side].append(seconds / len(posts))
                 gen_s[side].append(sum(rec["generation_s"] for rec in records) / len(posts))
                 outputs[side] = [rec["raw"] for rec in records]
-                print(f"  {kind} repeat {r + 1} {side:<11} {1000 * times[side][-1]:8.1f} ms/post "
+                print(f"  {kind} {decoder} repeat {r + 1} {side:<11} {1000 * times[side][-1]:8.1f} ms/post "
                       f"(generate {1000 * gen_s[side][-1]:.1f})  load {load_average()}", flush=True)
         expected = [processor.tokenizer.decode(t, skip_special_tokens=False) for t in targets]
         same = sum(a == b for a, b in zip(outputs["batched"], outputs["one-by-one"]))
@@ -162,14 +188,16 @@ def main(argv: list[str] | None = None) -> int:
         b, s = statistics.median(times["batched"]), statistics.median(times["one-by-one"])
         gb, gs = statistics.median(gen_s["batched"]), statistics.median(gen_s["one-by-one"])
         ratio = s / b
-        print(f"\n{kind.upper()} outputs: {statistics.mean(lengths):.1f} tokens per post on average "
+        print(f"\n{kind.upper()} outputs, decoder {decoder}: {statistics.mean(lengths):.1f} tokens per post on average "
               f"(min {min(lengths)}, max {max(lengths)}, stop token included)")
         print(f"  one-by-one  {1000 * s:8.1f} ms/post   (model.generate alone {1000 * gs:7.1f} ms/post)")
         print(f"  batch {args.batch_size:<4}  {1000 * b:8.1f} ms/post   (model.generate alone {1000 * gb:7.1f} ms/post)")
         print(f"  batched speed-up per post: {ratio:.2f}x end to end, {gs / gb:.2f}x inside generate "
               f"-> target >= 8x: {'met' if ratio >= 8 else 'MISSED'}")
         print(f"  outputs identical between the two sides: {same}/{len(posts)}; equal to the targets: {exact}/{len(posts)}\n")
-        summary["kinds"][kind] = {"mean_tokens": statistics.mean(lengths), "batched_ms_per_post": 1000 * b,
+        if decoder == "fast" and args.batch_size == 32:
+            summary["speedup_batch32"][kind] = ratio
+        summary["kinds"][f"{kind}-{decoder}"] = {"mean_tokens": statistics.mean(lengths), "batched_ms_per_post": 1000 * b,
                                   "one_by_one_ms_per_post": 1000 * s, "ratio": ratio, "generate_ratio": gs / gb,
                                   "identical": same, "exact": exact, "posts": len(posts),
                                   "times": times, "generate_seconds": gen_s}

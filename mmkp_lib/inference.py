@@ -67,10 +67,23 @@ def _batches(posts: Sequence[Post], batch_size: int) -> Iterable[list[int]]:
 
 
 def generate_predictions(model, processor, posts: Sequence[Post], *, batch_size: int = 16, max_new_tokens: int = 128,
-                         do_sample: bool = False, progress: bool = False, **generate_kwargs) -> list[dict[str, Any]]:
-    """One record per post (in the posts' order): raw output, parsed keyphrases, reasoning and token counts, time."""
+                         do_sample: bool = False, progress: bool = False, fast: bool | None = None,
+                         logits_hook=None, **generate_kwargs) -> list[dict[str, Any]]:
+    """One record per post (in the posts' order): raw output, parsed keyphrases, reasoning and token counts, time.
+
+    Greedy decoding runs `mmkp_lib.generation.greedy_decode` (finished rows leave the batch; the same tokens as
+    `generate`) where the model supports it; `fast=False`, sampling or extra `generate_kwargs` use
+    `model.generate`. `logits_hook` is greedy_decode's (benchmarks force output lengths with it)."""
     import torch
 
+    from mmkp_lib.generation import greedy_decode, supports_fast_greedy
+
+    if fast is None:
+        fast = not do_sample and not generate_kwargs and supports_fast_greedy(model)
+    if fast and (do_sample or generate_kwargs):
+        raise ValueError("fast greedy decoding takes no sampling or generate() arguments; pass fast=False")
+    if logits_hook is not None and not fast:
+        raise ValueError("logits_hook belongs to the fast greedy loop; with generate() pass a logits_processor")
 
     tokenizer = getattr(processor, "tokenizer", processor)
     stop = _stop_ids(model, tokenizer)
@@ -95,11 +108,14 @@ def generate_predictions(model, processor, posts: Sequence[Post], *, batch_size:
                 kwargs["images"] = [load_image(p.image) for p in batch]
             enc = processor(**kwargs).to(device)
             t0 = time.perf_counter()
-            with torch.inference_mode():
-                out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=do_sample, use_cache=True,
-                                     eos_token_id=sorted(stop), pad_token_id=pad_id, **generate_kwargs)
+            if fast:
+                new = greedy_decode(model, enc, max_new_tokens=max_new_tokens, stop_ids=stop, logits_hook=logits_hook)
+            else:
+                with torch.inference_mode():
+                    out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=do_sample, use_cache=True,
+                                         eos_token_id=sorted(stop), pad_token_id=pad_id, **generate_kwargs)
+                new = out[:, enc["input_ids"].shape[1]:].tolist()
             seconds = time.perf_counter() - t0
-            new = out[:, enc["input_ids"].shape[1]:].tolist()
             for i, ids in zip(idx, new):
                 cut = next((k for k, t in enumerate(ids) if t in stop), None)
                 ids = ids[:cut] if cut is not None else ids

@@ -1,0 +1,68 @@
+"""Greedy decoding written against the model's forward and KV cache: finished rows leave the batch.
+
+`model.generate` keeps every row of a batch until the longest one stops, and pays its per-step machinery
+(logits processors, stopping criteria, cache bookkeeping) on every token; for a 2M-parameter student that
+overhead is a large share of a step. This loop does the same greedy search with neither: after each step the
+rows that emitted a stop token are dropped from the batch and from the cache (`DynamicCache.batch_select_indices`),
+so a batch of short SFT answers and long CoT answers costs what its rows need.
+
+    from mmkp_lib.generation import greedy_decode, supports_fast_greedy
+    if supports_fast_greedy(model):
+        rows = greedy_decode(model, enc, max_new_tokens=400, stop_ids={eos})   # one token list per row
+
+It gives `model.generate(do_sample=False)`'s tokens, token for token (tests/test_generation.py), for
+decoder-only VLMs whose text positions are plain 1-D positions (LLaVA, the tiny and smol students). Models
+with other position schemes (Qwen2-VL's multimodal RoPE) keep `generate`.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+# model_type values whose forward takes (input_ids | pixel_values, attention_mask, position_ids, past_key_values)
+# with 1-D positions, so rows may be dropped between steps
+FAST_GREEDY_MODEL_TYPES = ("llava",)
+
+
+def supports_fast_greedy(model) -> bool:
+    """Whether greedy_decode may replace generate for this model (see FAST_GREEDY_MODEL_TYPES)."""
+    config = getattr(model, "config", None)
+    return getattr(config, "model_type", None) in FAST_GREEDY_MODEL_TYPES and not hasattr(model, "peft_config")
+
+
+def greedy_decode(model, enc: dict, *, max_new_tokens: int, stop_ids: set[int],
+                  logits_hook: Callable | None = None) -> list[list[int]]:
+    """The greedy continuation of every row of a left-padded batch `enc` (the processor's output), each up to and
+    including its first stop token, or `max_new_tokens` long. `logits_hook(rows, step, logits)` may edit the
+    next-token logits in place (rows: the original row index of each logits row; the benchmark uses it to force
+    outputs of known lengths)."""
+    import torch
+
+    input_ids, attention = enc["input_ids"], enc["attention_mask"]
+    n = input_ids.shape[0]
+    # generate's positions for a left-padded batch: count real tokens, pads at 1 (masked out anyway)
+    positions = (attention.long().cumsum(-1) - 1).masked_fill(attention == 0, 1)
+    stop = torch.tensor(sorted(stop_ids), device=input_ids.device)
+    out: list[list[int]] = [[] for _ in range(n)]
+    rows = torch.arange(n, device=input_ids.device)
+    with torch.inference_mode():
+        result = model(**enc, position_ids=positions, use_cache=True, logits_to_keep=1)
+        cache, last = result.past_key_values, positions[:, -1]
+        for step in range(max_new_tokens):
+            logits = result.logits[:, -1, :]
+            if logits_hook is not None:
+                logits_hook(rows, step, logits)
+            token = logits.argmax(-1)
+            for r, t in zip(rows.tolist(), token.tolist()):
+                out[r].append(t)
+            going = ~torch.isin(token, stop)
+            if step == max_new_tokens - 1 or not bool(going.any()):
+                break
+            if not bool(going.all()):  # finished rows leave the batch and the cache
+                keep = going.nonzero().squeeze(1)
+                cache.batch_select_indices(keep)
+                rows, token, last, attention = rows[keep], token[keep], last[keep], attention[keep]
+            attention = torch.cat([attention, attention.new_ones((len(rows), 1))], dim=1)
+            last = last + 1
+            result = model(input_ids=token[:, None], attention_mask=attention, position_ids=last[:, None],
+                           cache=cache, use_cache=True)
+    return out
