@@ -248,6 +248,32 @@ def long_tail(posts: Sequence[Post]) -> dict:
     }
 
 
+# Share rows of a side-by-side table: (label, overlap_stats key).
+_SHARE_ROWS = (("unique overlap", "unique_overlap"), ("instance overlap", "instance_overlap"),
+               ("present share", "present_ratio"), ("posts with an absent keyphrase", "posts_with_absent"),
+               ("posts with an unseen keyphrase", "posts_with_unseen"))
+
+
+def split_tables(columns: dict[str, dict]) -> tuple:
+    """(shares, counts) of several `overlap_stats` results side by side: shares as fractions, counts as text
+    (test and train posts, distinct test keyphrases, test keyphrases per post; "-" where a figure is unknown)."""
+    import pandas as pd  # here, not at the top: `mmkp overlap` imports this module and starts fast
+
+    shares = pd.DataFrame({name: {row: s.get(key) for row, key in _SHARE_ROWS} for name, s in columns.items()})
+
+    def count(s: dict, what: str):
+        if what == "test keyphrases per post":
+            v = s.get("keyphrases_per_post", {}).get("test")
+            return "-" if v is None else f"{v:.2f}"
+        key = {"test posts": ("n_posts", "test"), "train posts": ("n_posts", "train")}.get(what)
+        v = s.get(key[0], {}).get(key[1]) if key else s.get("n_test_unique_keyphrases")
+        return "-" if v is None else v
+
+    rows = ("test posts", "train posts", "unique test keyphrases", "test keyphrases per post")
+    counts = pd.DataFrame({name: {r: count(s, r) for r in rows} for name, s in columns.items()}, dtype=object)
+    return shares, counts
+
+
 # ---------------------------------------------------------------- notebook 01's parameters
 
 DATA_FORMATS = ("auto", "jsonl", "cmkp", "llava")
@@ -264,6 +290,7 @@ class OverlapStudyConfig:
     tolerance: float = 0.01  # allowed |achieved - target|; smoke runs allow at least 0.05
     smoke: bool = False  # cap each split at SMOKE_POSTS (CI)
     seed: int = 0  # re-split and random-split seed
+    mmkp_data: str = ""  # folder of the real MMKP files (`mmkp data fetch mmkp --out data/mmkp`); "" = none
 
     def validated(self) -> "OverlapStudyConfig":
         """Self, or ValueError listing every bad setting."""
@@ -283,6 +310,12 @@ class OverlapStudyConfig:
             problems.append(f"smoke must be True or False, got {self.smoke!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             problems.append(f"seed must be an integer, got {self.seed!r}")
+        from mmkp_lib.fetch import has_mmkp
+
+        if not isinstance(self.mmkp_data, str) or (self.mmkp_data and not has_mmkp(self.mmkp_data)):
+            problems.append(f"mmkp_data must be a folder holding MMKP's test_src.txt and train_src.txt or "
+                            f"train_keyphrases.txt (`mmkp data fetch mmkp --out data/mmkp`), or \"\" for none; "
+                            f"got {self.mmkp_data!r}")
         if problems:
             raise ValueError("bad notebook parameters:\n  " + "\n  ".join(problems))
         return self
