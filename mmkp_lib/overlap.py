@@ -15,9 +15,18 @@ remembering training hashtags. The numbers here:
   test keyphrases by training-frequency bucket (bucket "0" is the unseen ones).
 
     mmkp overlap --train data/synth/train.jsonl --test data/synth/test.jsonl
+    mmkp overlap --train-keyphrases data/mmkp/train_keyphrases.txt --test data/mmkp/test_src.txt --format cmkp
 
-    from mmkp_lib.overlap import overlap_stats
+    from mmkp_lib.overlap import overlap_stats, read_keyphrase_list
     overlap_stats(train_posts, test_posts)["unique_overlap"]
+    overlap_stats(read_keyphrase_list("data/mmkp/train_keyphrases.txt"), test_posts)
+
+The training side may be its posts or only its list of distinct keyphrases (`KeyphraseList`; the public MMKP
+copy here has no training posts). Every figure over the test keyphrases needs only to know which strings
+occur in training, so unique and instance overlap (instance: over the test occurrences), present / absent and
+the unseen shares come out the same either way. What needs the training posts is left out and named in
+`stats["left_out"]`: how many training posts carry each keyphrase (the frequency buckets above "0") and the
+training split's size and keyphrases per post.
 """
 from __future__ import annotations
 
@@ -30,7 +39,7 @@ from typing import Sequence
 from mmkp_lib.eval_io import load_gold
 from mmkp_lib.metrics import unique_targets
 from mmkp_lib.normalize import Stemmer, default_stemmer
-from mmkp_lib.records import Post
+from mmkp_lib.records import DataError, Post
 
 # Training-frequency buckets (inclusive bounds; None = no upper bound), bucket "0" = unseen.
 FREQUENCY_BUCKETS = (("0", 0, 0), ("1", 1, 1), ("2-4", 2, 4), ("5-9", 5, 9), ("10-49", 10, 49), ("50+", 50, None))
@@ -56,6 +65,52 @@ def unique_overlap(train: Sequence[Post], test: Sequence[Post]) -> float:
     return len(test_set & train_set) / len(test_set) if test_set else 0.0
 
 
+@dataclass(frozen=True)
+class KeyphraseList:
+    """A training split known only by its distinct keyphrase strings (no posts, so no counts)."""
+
+    keyphrases: tuple[str, ...]
+    source: str = ""  # where the list was read from, for messages
+
+    def __len__(self) -> int:
+        return len(self.keyphrases)
+
+
+# What overlap_stats cannot compute from a KeyphraseList, and why (shown by format_overlap and notebook 01).
+NEEDS_TRAIN_POSTS = {
+    "by_train_frequency": "test keyphrases by training frequency: how many training posts carry each keyphrase",
+    "train_sizes": "the training split's posts and keyphrases per post",
+}
+
+
+def read_keyphrase_list(path: str | os.PathLike) -> KeyphraseList:
+    """A training keyphrase list: one keyphrase per line (stripped, blank lines skipped), each once.
+
+    A line holding '<sep>' is a post, not a keyphrase: such a file is refused with the flag to pass it to.
+    """
+    from mmkp_lib.records import BadRecords, read_lines_utf8
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such keyphrase list")
+    seen: dict[str, int] = {}
+    for line, text in read_lines_utf8(path, BadRecords("raise")):
+        k = text.strip()
+        if not k:
+            continue
+        if "<sep>" in k or "\t" in k:
+            raise DataError(path, line, "not-a-keyphrase-list",
+                            "this line is a post (it holds '<sep>' or a tab), not a keyphrase; a keyphrase list "
+                            "has one keyphrase per line (pass posts with --train)")
+        if k in seen:
+            raise DataError(path, line, "duplicate-keyphrase",
+                            f"keyphrase {k!r} already on line {seen[k]}; a keyphrase list names each keyphrase once")
+        seen[k] = line
+    if not seen:
+        raise DataError(path, None, "empty", "the keyphrase list holds no keyphrase")
+    return KeyphraseList(tuple(seen), str(path))
+
+
 def frequency_bucket(count: int) -> str:
     for name, low, high in FREQUENCY_BUCKETS:
         if count >= low and (high is None or count <= high):
@@ -63,17 +118,19 @@ def frequency_bucket(count: int) -> str:
     raise ValueError(f"negative count {count}")
 
 
-def overlap_stats(train: Sequence[Post], test: Sequence[Post], valid: Sequence[Post] | None = None,
+def overlap_stats(train: Sequence[Post] | KeyphraseList, test: Sequence[Post], valid: Sequence[Post] | None = None,
                   stemmer: Stemmer | None = None) -> dict:
     """Every overlap number of one train/test pair (see the module docstring), as a JSON-ready dict.
 
     Shares are fractions in [0, 1]. Present/absent uses each post's keyphrases
-    deduplicated after stemming, as the evaluator does.
+    deduplicated after stemming, as the evaluator does. `train` may be a KeyphraseList: then the figures of
+    NEEDS_TRAIN_POSTS are None and named in "left_out".
     """
     if not test:
         raise ValueError("the test set is empty: nothing to measure")
     stemmer = stemmer or default_stemmer()
-    train_counts = keyphrase_counts(train)
+    as_list = isinstance(train, KeyphraseList)
+    train_counts = Counter(train.keyphrases) if as_list else keyphrase_counts(train)  # a list: membership only
     test_counts = keyphrase_counts(test)
     n_instances = sum(test_counts.values())
     seen_unique = [k for k in test_counts if k in train_counts]
@@ -113,12 +170,15 @@ def overlap_stats(train: Sequence[Post], test: Sequence[Post], valid: Sequence[P
         b["unique_share"] = b["unique"] / n_unique
         b["instance_share"] = b["instances"] / n_instances
 
-    sizes = {"train": len(train), "test": len(test)}
-    per_post = {"train": _mean_keyphrases(train), "test": _mean_keyphrases(test)}
+    sizes = {"test": len(test)} if as_list else {"train": len(train), "test": len(test)}
+    per_post = {"test": _mean_keyphrases(test)} if as_list else {"train": _mean_keyphrases(train),
+                                                                   "test": _mean_keyphrases(test)}
     if valid is not None:
         sizes["valid"] = len(valid)
         per_post["valid"] = _mean_keyphrases(valid)
     return {
+        "train_side": "keyphrase list" if as_list else "posts",
+        "left_out": dict(NEEDS_TRAIN_POSTS) if as_list else {},
         "unique_overlap": len(seen_unique) / n_unique,
         "instance_overlap": seen_instances / n_instances,
         "unique_overlap_stemmed": len(seen_stemmed) / len(test_stemmed),
@@ -132,7 +192,7 @@ def overlap_stats(train: Sequence[Post], test: Sequence[Post], valid: Sequence[P
         "n_posts": sizes,
         "keyphrases_per_post": per_post,
         "composition": {f"{p}_{s}": composition[(p, s)] for p in ("present", "absent") for s in ("seen", "unseen")},
-        "by_train_frequency": buckets,
+        "by_train_frequency": None if as_list else buckets,
     }
 
 
@@ -159,11 +219,15 @@ def format_overlap(stats: dict) -> str:
         f"{pct(stats['posts_with_absent'])}; posts with an unseen keyphrase: {pct(stats['posts_with_unseen'])}",
         "composition of test keyphrases: " + ", ".join(f"{k.replace('_', '/')} {pct(v / total)}"
                                                          for k, v in comp.items()),
-        "test keyphrases by training frequency (unique / occurrences):",
     ]
-    for name, b in stats["by_train_frequency"].items():
-        lines.append(f"  {name:>6}: {b['unique']:>7} {pct(b['unique_share']):>8}   "
-                     f"{b['instances']:>7} {pct(b['instance_share']):>8}")
+    if stats.get("left_out"):
+        lines.append(f"training side: a keyphrase list of {stats['n_train_unique_keyphrases']} keyphrases, no posts; "
+                     "left out (they need the training posts): " + "; ".join(stats["left_out"].values()))
+    if stats["by_train_frequency"] is not None:
+        lines.append("test keyphrases by training frequency (unique / occurrences):")
+        for name, b in stats["by_train_frequency"].items():
+            lines.append(f"  {name:>6}: {b['unique']:>7} {pct(b['unique_share']):>8}   "
+                         f"{b['instances']:>7} {pct(b['instance_share']):>8}")
     return "\n".join(lines)
 
 
@@ -184,6 +248,32 @@ def long_tail(posts: Sequence[Post]) -> dict:
     }
 
 
+# Share rows of a side-by-side table: (label, overlap_stats key).
+_SHARE_ROWS = (("unique overlap", "unique_overlap"), ("instance overlap", "instance_overlap"),
+               ("present share", "present_ratio"), ("posts with an absent keyphrase", "posts_with_absent"),
+               ("posts with an unseen keyphrase", "posts_with_unseen"))
+
+
+def split_tables(columns: dict[str, dict]) -> tuple:
+    """(shares, counts) of several `overlap_stats` results side by side: shares as fractions, counts as text
+    (test and train posts, distinct test keyphrases, test keyphrases per post; "-" where a figure is unknown)."""
+    import pandas as pd  # here, not at the top: `mmkp overlap` imports this module and starts fast
+
+    shares = pd.DataFrame({name: {row: s.get(key) for row, key in _SHARE_ROWS} for name, s in columns.items()})
+
+    def count(s: dict, what: str):
+        if what == "test keyphrases per post":
+            v = s.get("keyphrases_per_post", {}).get("test")
+            return "-" if v is None else f"{v:.2f}"
+        key = {"test posts": ("n_posts", "test"), "train posts": ("n_posts", "train")}.get(what)
+        v = s.get(key[0], {}).get(key[1]) if key else s.get("n_test_unique_keyphrases")
+        return "-" if v is None else v
+
+    rows = ("test posts", "train posts", "unique test keyphrases", "test keyphrases per post")
+    counts = pd.DataFrame({name: {r: count(s, r) for r in rows} for name, s in columns.items()}, dtype=object)
+    return shares, counts
+
+
 # ---------------------------------------------------------------- notebook 01's parameters
 
 DATA_FORMATS = ("auto", "jsonl", "cmkp", "llava")
@@ -200,6 +290,7 @@ class OverlapStudyConfig:
     tolerance: float = 0.01  # allowed |achieved - target|; smoke runs allow at least 0.05
     smoke: bool = False  # cap each split at SMOKE_POSTS (CI)
     seed: int = 0  # re-split and random-split seed
+    mmkp_data: str = ""  # folder of the real MMKP files (`mmkp data fetch mmkp --out data/mmkp`); "" = none
 
     def validated(self) -> "OverlapStudyConfig":
         """Self, or ValueError listing every bad setting."""
@@ -219,6 +310,12 @@ class OverlapStudyConfig:
             problems.append(f"smoke must be True or False, got {self.smoke!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             problems.append(f"seed must be an integer, got {self.seed!r}")
+        from mmkp_lib.fetch import has_mmkp
+
+        if not isinstance(self.mmkp_data, str) or (self.mmkp_data and not has_mmkp(self.mmkp_data)):
+            problems.append(f"mmkp_data must be a folder holding MMKP's test_src.txt and train_src.txt or "
+                            f"train_keyphrases.txt (`mmkp data fetch mmkp --out data/mmkp`), or \"\" for none; "
+                            f"got {self.mmkp_data!r}")
         if problems:
             raise ValueError("bad notebook parameters:\n  " + "\n  ".join(problems))
         return self

@@ -29,6 +29,9 @@ from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
+# The shared copy of the real MMKP files beside the repository (development, CI); the report copies it into the
+# work folder's data/mmkp (git-ignored) so notebook 01 gets a repository-relative path.
+MMKP_MIRROR = ROOT.parent / "shared" / "data" / "mmkp"
 
 
 def default_out(smoke: bool) -> Path:
@@ -60,10 +63,18 @@ class ReportConfig:
     def data_dir(self) -> Path:
         return self.work / ("data/synth-smoke" if self.smoke else "data/synth")
 
+    @property
+    def mmkp_dir(self) -> Path:
+        return self.work / "data" / "mmkp"
+
     def notebook_parameters(self) -> dict:
-        """Parameters every notebook receives; a notebook ignores none of them silently (papermill warns)."""
+        """Parameters every notebook receives; a notebook ignores none of them silently (papermill warns).
+        `mmkp_data` is the fetched real MMKP folder, or "" when there is none (notebook 01 then says so)."""
+        from mmkp_lib.fetch import has_mmkp
+
         return {"smoke": self.smoke, "data": repo_relative(self.data_dir), "seed": self.seed,
-                "work_dir": repo_relative(self.work)}
+                "work_dir": repo_relative(self.work),
+                "mmkp_data": repo_relative(self.mmkp_dir) if has_mmkp(self.mmkp_dir) else ""}
 
 
 @dataclass
@@ -104,6 +115,16 @@ def _run_teacher(cfg: ReportConfig) -> None:
     cmd = [sys.executable, "-m", "mmkp_lib.cli", "teacher", "--data", str(cfg.data_dir), "--split", "train",
            "--backend", "oracle", "--seed", str(cfg.seed), "--out", str(teacher_cache(cfg)), "--no-progress"]
     subprocess.run(cmd, check=True)
+
+
+def _run_mmkp_fetch(cfg: ReportConfig) -> None:
+    """Copy the shared MMKP mirror into data/mmkp when it is there (nothing to do, and no error, when not)."""
+    if not (MMKP_MIRROR / "test_src.txt").is_file():
+        print(f"[report] no MMKP mirror at {MMKP_MIRROR}; notebook 01 says the real benchmark is not measured "
+              "(`mmkp data fetch mmkp --out data/mmkp` adds it)", flush=True)
+        return
+    subprocess.run([sys.executable, "-m", "mmkp_lib.cli", "data", "fetch", "mmkp", "--from", str(MMKP_MIRROR),
+                    "--out", str(cfg.mmkp_dir), "--no-progress"], check=True)
 
 
 def report_experiment(cfg: ReportConfig):
@@ -151,8 +172,13 @@ def stages() -> list[Stage]:
     # Its inputs are all of mmkp_lib, but a rerun only checks each run folder's config and trains nothing anew.
     runs = Stage(name="runs", run=_run_experiments, outputs=_runs_outputs, inputs=[ROOT / "mmkp_lib"],
                  params=lambda cfg: {"smoke": cfg.smoke})
+    # After the runs, so that the mirror appearing or going reruns the notebooks but no training run.
+    mmkp = Stage(name="mmkp-data", run=_run_mmkp_fetch, inputs=[ROOT / "mmkp_lib" / "fetch.py"],
+                 outputs=lambda cfg: [cfg.mmkp_dir / "test_src.txt"] if (MMKP_MIRROR / "test_src.txt").is_file() else [],
+                 params=lambda cfg: {"mirror": (MMKP_MIRROR / "test_src.txt").is_file(),
+                                     "mmkp_data": cfg.notebook_parameters()["mmkp_data"]})
     notebooks = [_notebook_stage(nb) for nb in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))]
-    return [data, teacher, runs] + notebooks
+    return [data, teacher, runs, mmkp] + notebooks
 
 
 def execute_notebook(nb: Path, cfg: ReportConfig) -> Path:

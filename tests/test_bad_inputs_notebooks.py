@@ -23,6 +23,7 @@ CASES = [
     ("03_sft_vs_cot", {"max_step": 10}, ["'max_step'", "max_steps"]),
     ("05_breakdowns", {"allow_trainig": False}, ["'allow_trainig'", "allow_training"]),
     ("01_benchmark_overlap", {"target_overlapp": 0.3}, ["'target_overlapp'", "target_overlap"]),
+    ("01_benchmark_overlap", {"mmkp_data": "no/such/folder"}, ["mmkp_data must be a folder holding MMKP"]),
     ("02_teacher_cot", {"bakend": "openai"}, ["'bakend'", "backend"]),
     ("04_dyncot", {"gamma": -1}, ["gamma=-1", "finite number > 0"]),
     ("04_dyncot", {"gamma": "q1.5"}, ["gamma='q1.5'", "0 <= X <= 1"]),

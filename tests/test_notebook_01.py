@@ -28,6 +28,7 @@ def test_notebook_01_smoke(small_synth, tmp_path):
     assert "asked 0.4500, achieved" in text and "(tolerance 0.05)" in text  # smoke widens the tolerance
     assert f"**{100 * expected:.1f}%** of the" in text  # the closing answer restates the run's numbers
     assert n_images(out) == 5  # long tail, overlap, composition, frequency buckets, before/after
+    assert "The real MMKP benchmark is not measured on this page" in text  # no mmkp_data: said plainly
 
 
 def test_notebook_01_rejects_bad_parameters(small_synth, tmp_path):

@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+from _mmkp import MMKP_MIRROR, needs_mmkp
 from mmkp_lib.cli import main
 from mmkp_lib.overlap import format_overlap, frequency_bucket, keyphrase_counts, overlap_stats, unique_overlap
 from mmkp_lib.records import Post, write_posts
@@ -81,3 +82,60 @@ def test_cli_overlap_on_cmkp_files(tmp_path, capsys):
                  "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["unique_overlap"] == 0.5 and out["present_ratio"] == 0.0
+
+
+def test_a_keyphrase_list_gives_the_same_test_figures_and_names_what_it_leaves_out():
+    from mmkp_lib.overlap import KeyphraseList
+
+    from_posts = overlap_stats(TRAIN, TEST)
+    from_list = overlap_stats(KeyphraseList(("cats", "e", "d", "c", "a b")), TEST)
+    for key in ("unique_overlap", "instance_overlap", "unique_overlap_stemmed", "instance_overlap_stemmed",
+                "present_ratio", "posts_with_absent", "posts_with_unseen", "composition", "n_train_unique_keyphrases"):
+        assert from_list[key] == from_posts[key], key
+    assert from_list["train_side"] == "keyphrase list" and from_posts["train_side"] == "posts"
+    assert from_list["by_train_frequency"] is None and set(from_list["left_out"]) == {"by_train_frequency",
+                                                                                     "train_sizes"}
+    assert "train" not in from_list["n_posts"] and from_posts["left_out"] == {}
+    text = format_overlap(from_list)
+    assert "left out (they need the training posts)" in text and "by training frequency (unique" not in text
+
+
+def test_read_keyphrase_list(tmp_path):
+    from mmkp_lib.overlap import read_keyphrase_list
+    from mmkp_lib.records import DataError
+
+    path = tmp_path / "kps.txt"
+    path.write_text("a b\n\n  c \nd\n")
+    assert read_keyphrase_list(path).keyphrases == ("a b", "c", "d")
+    path.write_text("a\nb\na\n")
+    with pytest.raises(DataError, match=r"kps.txt:3: keyphrase 'a' already on line 1"):
+        read_keyphrase_list(path)
+    path.write_text("text<sep>a;b<sep>u.jpg\n")
+    with pytest.raises(DataError, match="this line is a post"):
+        read_keyphrase_list(path)
+    path.write_text("\n\n")
+    with pytest.raises(DataError, match="holds no keyphrase"):
+        read_keyphrase_list(path)
+
+
+def test_cli_overlap_with_a_training_keyphrase_list(tmp_path, capsys):
+    (tmp_path / "kps.txt").write_text("a b\nc\n")
+    (tmp_path / "test_src.txt").write_text("nothing<sep>a b;zz<sep>https://x/2.jpg\n")
+    args = ["overlap", "--train-keyphrases", str(tmp_path / "kps.txt"), "--test", str(tmp_path / "test_src.txt")]
+    assert main(args + ["--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["unique_overlap"] == 0.5 and out["by_train_frequency"] is None
+    assert main(args) == 0
+    assert "training side: a keyphrase list of 2 keyphrases" in capsys.readouterr().out
+    with pytest.raises(SystemExit):  # posts and a list at once: argparse refuses
+        main(args + ["--train", str(tmp_path / "test_src.txt")])
+
+
+@needs_mmkp
+def test_real_mmkp_test_overlap_is_the_papers_97_32(capsys):
+    """The paper's headline figure, from the real test posts and the training split's keyphrase list."""
+    assert main(["overlap", "--train-keyphrases", str(MMKP_MIRROR / "train_keyphrases.txt"),
+                 "--test", str(MMKP_MIRROR / "test_src.txt"), "--format", "cmkp", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert round(100 * out["unique_overlap"], 2) == 97.32
+    assert out["n_posts"] == {"test": 5372} and out["n_train_unique_keyphrases"] == 4261
