@@ -226,6 +226,38 @@ def trl_arguments(cfg) -> dict:
     return kwargs
 
 
+def token_figures(data: str, teacher_cache: str, n_posts: int) -> dict:
+    """Tokens per training row (prompt with its image tokens + target, as the collator builds it) for SFT and CoT
+    rows, and oracle CoT target tokens per whitespace word, for the default tiny model and the previous default
+    (tokenizer v1: post words only; its 64 image tokens are still today's)."""
+    import statistics
+
+    from mmkp_lib.models.tiny import DEFAULT_TINY, make_processor
+    from mmkp_lib.models.tokenizer import benchmark_vocabulary, train_tokenizer
+    from mmkp_lib.prompts import cot_target
+    from mmkp_lib.teacher.cache import load_rationales
+    from mmkp_lib.training.collator import VLMCollator
+    from mmkp_lib.training.data import ExampleDataset, build_examples
+
+    posts = train_posts(data, n_posts)
+    rationales = load_rationales(teacher_cache, posts)
+    targets = [cot_target(rationales[p.id], p.keyphrases) for p in posts if p.id in rationales]
+    words = sum(len(t.split()) for t in targets)
+    out = {}
+    for name, (version, vocab) in {"default": ("v2", DEFAULT_TINY.vocab_size), "previous": ("v1", 2048)}.items():
+        tok = train_tokenizer(benchmark_vocabulary(version), vocab_size=vocab, version=version)
+        collator = VLMCollator(make_processor(tok, DEFAULT_TINY.image_size, DEFAULT_TINY.patch_size), max_length=512)
+        rows = {}
+        for strategy in ("sft", "cot"):
+            dataset = ExampleDataset(build_examples(posts, strategy, rationales if strategy == "cot" else None)[0])
+            rows[strategy] = statistics.mean(int(collator([dataset[i]])["attention_mask"].sum())
+                                             for i in range(len(dataset)))
+        out[name] = {"tokens_per_row": rows, "image_tokens": DEFAULT_TINY.image_tokens, "vocab": len(tok),
+                     "cot_target_tokens_per_word": sum(len(tok(t, add_special_tokens=False)["input_ids"])
+                                                       for t in targets) / words}
+    return out
+
+
 def run_config(spec: dict, out: str):
     from mmkp_lib.training.config import DEFAULT_GAMMA, TrainConfig
 
@@ -465,7 +497,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads per run (0: the cores available). 1 by default: with 2 OpenMP threads on a "
                          "busy 2-core machine one forward took 3.3 s instead of 0.12 s")
-    ap.add_argument("--parts", default="trl,dyncot", help="which comparisons: trl, dyncot or both")
+    ap.add_argument("--parts", default="tokens,trl,dyncot",
+                    help="which parts: tokens (tokens per row, seconds), trl, dyncot (comma-separated)")
     ap.add_argument("--inprocess", action="store_true", help="run in this process (peak RSS approximate)")
     ap.add_argument("--default-malloc", action="store_true",
                     help="workers keep glibc's dynamic mmap/trim thresholds instead of pinning them as train() does: "
@@ -489,9 +522,9 @@ def main(argv: list[str] | None = None) -> int:
         args.posts, args.batch_size, args.steps, args.skip, args.repeats = 16, 4, 4, 1, 1
         args.inprocess = True
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
-    if not parts <= {"trl", "dyncot"}:
-        ap.error(f"--parts: trl, dyncot or both, got {args.parts!r}")
-    for path in [args.data] + ([args.teacher_cache] if "dyncot" in parts else []):
+    if not parts <= {"tokens", "trl", "dyncot"}:
+        ap.error(f"--parts: tokens, trl and/or dyncot, got {args.parts!r}")
+    for path in [args.data] + ([args.teacher_cache] if parts & {"dyncot", "tokens"} else []):
         if not Path(path).exists():
             ap.error(f"{path} does not exist: run `mmkp synth --out data/synth` and `mmkp teacher --data data/synth "
                      f"--backend oracle --out cache/teacher/synth/oracle.jsonl` first (or pass --data/--teacher-cache)")
@@ -513,6 +546,17 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--default-malloc applies to worker processes; it cannot be combined with --inprocess/--quick")
     runner = run_in_process if args.inprocess else (lambda spec: run_in_subprocess(spec, args.default_malloc))
     summary: dict = {"args": vars(args), "load_start": load_average()}
+
+    if "tokens" in parts:
+        figures = token_figures(args.data, args.teacher_cache, args.posts)
+        print("\npart 0: tokens per training row (prompt incl. image tokens + target)")
+        for name, f in figures.items():
+            print(f"  {name:<9} SFT {f['tokens_per_row']['sft']:6.1f}  CoT {f['tokens_per_row']['cot']:6.1f}  "
+                  f"CoT target {f['cot_target_tokens_per_word']:.2f} tokens/word  image tokens {f['image_tokens']}  "
+                  f"vocabulary {f['vocab']}")
+        summary.update(tokens=figures, image_tokens=figures["default"]["image_tokens"],
+                       tokens_per_row=figures["default"]["tokens_per_row"],
+                       cot_target_tokens_per_word=figures["default"]["cot_target_tokens_per_word"])
 
     if "trl" in parts:
         specs = [dict(base, name="project-sft", trainer="project", strategy="sft", steps=args.steps),
