@@ -9,6 +9,9 @@ GUI backend (Agg, papermill, CI) and a notebook cell shows each exactly once
     plots.learning_curves(A.learning_curves(runs), metric="f1@M")
     plots.gamma_sweep(A.gamma_sweep(runs, scores))
     plots.think_tokens(tables.posts); plots.frequency_buckets(A.f1_by_bucket(tables))
+    plots.paired_tests(A.paired_tests(runs, scores, [("sft", "cot")], metrics=("f1@M",)))
+    plots.loss_curves(A.loss_curves(runs)); plots.reasoned_share_curves(A.learning_curves(runs))
+    plots.dyncot_decisions(A.decisions_table(dyncot_run), gamma)
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from mmkp_lib.analysis.report_tables import pair_names
 from mmkp_lib.analysis.runset import STRATEGY_NAMES, STRATEGY_ORDER, display_label
 
 GROUP_TITLES = {"all": "all keyphrases", "absent": "absent", "present": "present", "unseen": "unseen", "seen": "seen"}
@@ -233,4 +237,92 @@ def reasoning_cost(cost: pd.DataFrame, labels: Sequence[str] | None = None) -> F
         ax.set_ylabel(name)
         ax.tick_params(axis="x", labelrotation=20)
         ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def paired_tests(tests: pd.DataFrame, metric: str = "f1@M") -> Figure:
+    """Each pair's difference (b - a) with its 95% paired bootstrap interval, a row per pair, a colour per group."""
+    _require(tests, ["a", "b", "group", "metric", "delta", "low", "high"], "paired_tests")
+    shown = tests[tests["metric"] == metric]
+    _require(shown, ["delta"], f"paired_tests({metric!r})")
+    shown = shown.assign(pair=pair_names(shown))
+    fig = Figure(figsize=(8, 3.2), layout="constrained")
+    ax = fig.subplots()
+    pairs = list(dict.fromkeys(shown["pair"]))
+    groups = list(dict.fromkeys(shown["group"]))
+    colours = sns.color_palette("colorblind", len(groups))
+    for j, g in enumerate(groups):
+        d = shown[shown["group"] == g].set_index("pair").reindex(pairs)
+        y = np.arange(len(pairs)) + (j - (len(groups) - 1) / 2) * 0.18  # the groups of a pair side by side
+        ax.errorbar(100 * d["delta"], y, xerr=[100 * (d["delta"] - d["low"]), 100 * (d["high"] - d["delta"])],
+                    fmt="o", ms=4, capsize=2, color=colours[j], label=g)
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(np.arange(len(pairs)), pairs)
+    ax.invert_yaxis()
+    ax.set(xlabel=f"difference in {metric.upper()} (points), 95% paired bootstrap interval")
+    fig.legend(title="keyphrases", fontsize=8, loc="outside right upper", frameon=False)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def loss_curves(loss: pd.DataFrame) -> Figure:
+    """Training loss against step, a line per label, log scale; a note instead when no loss was logged."""
+    fig = Figure(figsize=(6, 3.2), layout="constrained")
+    ax = fig.subplots()
+    if loss.empty:
+        ax.text(0.5, 0.5, "no training loss logged", ha="center", transform=ax.transAxes)
+    else:
+        _require(loss, ["label", "step", "loss"], "loss_curves")
+        loss = loss.assign(strategy=[display_label(x) for x in loss["label"]])
+        sns.lineplot(data=loss, x="step", y="loss", hue="strategy", ax=ax, palette=palette(loss["strategy"]))
+        ax.set(yscale="log", xlabel="optimizer step", ylabel="training loss (nats/token)")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def dyncot_decisions(decisions: pd.DataFrame, gamma) -> Figure:
+    """Dynamic CoT's per-sample SFT loss by third of training with the gamma line, and the share switched per step.
+
+    decisions: `mmkp_lib.analysis.decisions_table(run)`; gamma: the run's threshold as
+    `mmkp_lib.training.parse_gamma` returns it (kind "loss" or "quantile", value). A quantile has no fixed
+    line: the dashed line is then the median over steps of the largest loss switched.
+    """
+    fig = Figure(figsize=(11, 3.4), layout="constrained")
+    ax, ax2 = fig.subplots(1, 2)
+    if decisions.empty:
+        ax.text(0.5, 0.5, "no decisions recorded", ha="center", transform=ax.transAxes)
+    else:
+        _require(decisions, ["step", "sft_loss", "cot"], "dyncot_decisions")
+        thirds = pd.cut(decisions["step"], bins=3, labels=["first third of steps", "middle third", "last third"])
+        dec = decisions.assign(phase=thirds, log_loss=np.log10(decisions["sft_loss"].clip(lower=1e-4)))
+        sns.histplot(data=dec, x="log_loss", hue="phase", element="step", stat="density", common_norm=False, ax=ax)
+        line = gamma.value if gamma.kind == "loss" else dec[dec["cot"]].groupby("step")["sft_loss"].max().median()
+        if line == line:  # NaN when a quantile switched nothing
+            ax.axvline(np.log10(line), color="k", ls="--",
+                       label=f"γ = {gamma}" + (" (median threshold)" if gamma.kind == "quantile" else ""))
+            ax.legend(loc="upper right", fontsize=8)
+        ax.set(xlabel="log10 L_sft (nats/token, answer tokens)", ylabel="density", title="per-sample SFT loss")
+        by_step = dec.groupby("step")["cot"].mean()
+        ax2.plot(by_step.index, by_step.values, color="C2", lw=1)
+        ax2.set(xlabel="optimizer step", ylabel="share switched to CoT", ylim=(-0.02, 1.02),
+                title="share of each step's samples switched")
+    for a in (ax, ax2):
+        a.grid(alpha=0.3)
+    return fig
+
+
+def reasoned_share_curves(curves: pd.DataFrame) -> Figure:
+    """The share of validation posts each label reasons on, against step (from learning_curves)."""
+    _require(curves, ["label", "step", "metric", "value"], "reasoned_share_curves")  # empty: no validation at all
+    shares = curves[curves["metric"] == "reasoned_share"]
+    shares = shares.assign(strategy=[display_label(x) for x in shares["label"]])
+    fig = Figure(figsize=(5, 3), layout="constrained")
+    ax = fig.subplots()
+    if shares.empty:
+        ax.text(0.5, 0.5, "no reasoned share logged", ha="center", transform=ax.transAxes)
+    else:
+        sns.lineplot(data=shares, x="step", y="value", hue="strategy", marker="o", ax=ax,
+                     palette=palette(shares["strategy"]))
+    ax.set(xlabel="optimizer step", ylabel="validation posts reasoned on", ylim=(-0.02, 1.02))
+    ax.grid(alpha=0.3)
     return fig

@@ -4,6 +4,8 @@ from __future__ import annotations
 import io
 
 import matplotlib
+import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
@@ -71,3 +73,61 @@ def test_plots_name_a_missing_column():
 
     with pytest.raises(ValueError, match="lacks column.*low"):
         plots.main_table_bars(pd.DataFrame({"label": ["sft"], "group": ["all"], "metric": ["f1@M"], "mean": [0.5]}))
+
+
+def test_paired_tests_one_point_per_pair_and_group(data):
+    tests = A.paired_tests(data["runs"], data["scores"], [("sft", "cot"), ("sft", "dyncot")],
+                           groups=("all", "unseen"), metrics=("f1@M",), n_boot=50)
+    fig = plots.paired_tests(tests)
+    rendered(fig)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["Fine-tune-CoT − SFT", "Dynamic CoT − SFT"]
+    points = [line for line in ax.get_lines() if line.get_marker() == "o"]
+    assert len(points) == 2  # one errorbar series per group, a point per pair in each
+    all_x = points[0].get_xdata()
+    assert all_x == pytest.approx(100 * tests[tests["group"] == "all"]["delta"].to_numpy())
+    with pytest.raises(ValueError, match="empty"):
+        plots.paired_tests(tests, metric="f1@1")
+
+
+def test_loss_curves_log_scale_or_a_note(data):
+    runs = [A.Run(r.name, r.predictions, strategy=r.strategy, seed=r.seed,
+                  train_log=[{"event": "train", "step": s, "loss": 2.0 / s} for s in (1, 2, 3)]) for r in data["runs"]]
+    fig = plots.loss_curves(A.loss_curves(runs))
+    rendered(fig)
+    assert fig.axes[0].get_yscale() == "log" and len(fig.axes[0].get_lines()) >= 3
+    empty = plots.loss_curves(A.loss_curves(data["runs"]))  # the data's runs log validations only
+    rendered(empty)
+    assert [t.get_text() for t in empty.axes[0].texts] == ["no training loss logged"]
+
+
+def _decisions(n_steps=30):
+    return pd.DataFrame([{"step": s, "epoch": s // 10, "sft_loss": 0.1 + (s * 7 + i) % 10 / 5, "cot": (s + i) % 3 == 0}
+                         for s in range(1, n_steps + 1) for i in range(4)])
+
+
+def test_dyncot_decisions_draw_the_gamma_line():
+    from mmkp_lib.training import parse_gamma
+
+    fig = plots.dyncot_decisions(_decisions(), parse_gamma(0.4))
+    rendered(fig)
+    loss_ax, share_ax = fig.axes
+    dashed = [line for line in loss_ax.get_lines() if line.get_linestyle() == "--"]
+    assert len(dashed) == 1 and dashed[0].get_xdata()[0] == pytest.approx(np.log10(0.4))
+    assert loss_ax.get_legend().get_texts()[-1].get_text() == "γ = 0.4"
+    assert len(share_ax.get_lines()[0].get_xdata()) == 30  # a point per step
+    quantile = plots.dyncot_decisions(_decisions(), parse_gamma("q0.3"))
+    assert quantile.axes[0].get_legend().get_texts()[-1].get_text() == "γ = q0.3 (median threshold)"
+    empty = plots.dyncot_decisions(pd.DataFrame(), parse_gamma(0.4))
+    assert [t.get_text() for t in empty.axes[0].texts] == ["no decisions recorded"]
+
+
+def test_reasoned_share_curves(data):
+    runs = [A.Run(r.name, r.predictions, strategy=r.strategy, seed=r.seed,
+                  train_log=[{"event": "valid", "step": s, "valid_reasoned_share": 0.2 * s} for s in (1, 2)])
+            for r in data["runs"]]
+    fig = plots.reasoned_share_curves(A.learning_curves(runs))
+    rendered(fig)
+    assert fig.axes[0].get_ylim() == pytest.approx((-0.02, 1.02)) and len(fig.axes[0].get_lines()) >= 3
+    none = plots.reasoned_share_curves(A.learning_curves(data["runs"]))  # F1 points only
+    assert [t.get_text() for t in none.axes[0].texts] == ["no reasoned share logged"]

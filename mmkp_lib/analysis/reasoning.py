@@ -3,8 +3,10 @@
     from mmkp_lib.analysis import reasoning_cost, reasoning_shares, relative_reduction, gamma_sweep
     cost = reasoning_cost(tables)                     # a row per run: think tokens per post, seconds per post ...
     relative_reduction(cost, "cot", "dyncot")         # 1 - dyncot / cot mean think tokens (paper: 0.3848)
+    reduction(cost, "cot", "dyncot")                  # the same, with each label's mean and the change per seed
     reasoning_shares(tables)                          # reasoned share on seen vs unseen, present vs absent posts
     gamma_sweep(runs, scores)                         # a row per Dynamic CoT run: gamma, F1, think tokens, share switched
+    switched_by_epoch(decisions_table(run))           # Dynamic CoT's share of sample visits switched to CoT per epoch
 
 A post is "unseen" when one of its gold keyphrases is not a training
 keyphrase and "absent" when one of them does not occur in its text (so
@@ -12,6 +14,7 @@ keyphrase and "absent" when one of them does not occur in its text (so
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -56,6 +59,39 @@ def relative_reduction(cost: pd.DataFrame, base: str, other: str, column: str = 
     if not means[base] > 0:
         raise ValueError(f"{base!r} has mean {column} {means[base]}: no reduction can be relative to it")
     return float(1.0 - means[other] / means[base])
+
+
+@dataclass
+class Reduction:
+    """How much less of a cost column (think tokens, generation seconds) label `other` spends than label `base`."""
+
+    base: str
+    other: str
+    column: str
+    base_mean: float  # mean over base's seeds (NaN when absent)
+    other_mean: float
+    overall: float  # 1 - other_mean / base_mean (0.3848 = 38.48% fewer); NaN when base spends nothing
+    per_seed: pd.Series  # 1 - other / base per seed both labels have (NaN where base spends nothing)
+
+    @property
+    def measured(self) -> bool:
+        return self.overall == self.overall
+
+
+def reduction_per_seed(cost: pd.DataFrame, base: str, other: str, column: str = "think_tokens") -> pd.Series:
+    """1 - other / base of a cost column, per seed both labels share, indexed by seed (NaN where base is 0)."""
+    c = cost[cost["label"].isin([base, other])].pivot_table(index="seed", columns="label", values=column).dropna()
+    if not len(c) or base not in c.columns or other not in c.columns:
+        return pd.Series(dtype=float)
+    return 1 - c[other] / c[base].where(c[base] > 0)
+
+
+def reduction(cost: pd.DataFrame, base: str, other: str, column: str = "think_tokens") -> Reduction:
+    """relative_reduction with both means and the per-seed changes; NaN (not an error) when base spends nothing."""
+    means = cost[cost["label"].isin([base, other])].groupby("label")[column].mean()
+    overall = relative_reduction(cost, base, other, column) if means.get(base, 0) > 0 else float("nan")
+    return Reduction(base, other, column, float(means.get(base, float("nan"))),
+                     float(means.get(other, float("nan"))), overall, reduction_per_seed(cost, base, other, column))
 
 
 def reasoning_shares(tables: Tables, labels: Sequence[str] | None = None) -> pd.DataFrame:
@@ -131,3 +167,23 @@ def gamma_sweep(runs: Sequence[Run], scores: Mapping[str, PostScores], metrics: 
         return out
     return out.sort_values(["gamma_kind", "gamma_value", "seed"], key=lambda s: s.map({"loss": 0, "quantile": 1})
                            if s.name == "gamma_kind" else s).reset_index(drop=True)
+
+
+def decisions_table(run: Run) -> pd.DataFrame:
+    """Dynamic CoT's recorded decisions (dyncot_decisions.jsonl) as a DataFrame: a row per sample visit with
+    an SFT loss (step, epoch, sft_loss, cot ...); empty when the run recorded none."""
+    dec = pd.DataFrame(run.decisions or [])
+    if dec.empty:
+        return dec
+    if "sft_loss" not in dec.columns:
+        raise ValueError(f"run {run.name!r}: its decisions lack 'sft_loss'; they come from a Dynamic CoT run's "
+                         "dyncot_decisions.jsonl")
+    return dec[dec["sft_loss"].notna()]
+
+
+def switched_by_epoch(decisions: pd.DataFrame) -> pd.DataFrame:
+    """Per epoch of a decisions_table: visits, cot_share (switched to CoT) and median_sft_loss (empty for none)."""
+    if decisions.empty:
+        return pd.DataFrame()
+    return decisions.groupby("epoch").agg(visits=("cot", "size"), cot_share=("cot", "mean"),
+                                          median_sft_loss=("sft_loss", "median"))

@@ -214,9 +214,11 @@ def group_scores(tables: Tables, column: str, k: int | str = "M") -> pd.DataFram
     return out.sort_values(["run", column], key=lambda s: s.map(order) if s.name == "run" else s).reset_index(drop=True)
 
 
-def f1_by_bucket(tables: Tables, k: int | str = "M") -> pd.DataFrame:
-    """F1@k per run and training-frequency bucket of the gold keyphrase (0 = unseen, 1, 2-5, 6-20, >20)."""
-    return group_scores(tables, "freq_bucket", k)
+def f1_by_bucket(tables: Tables, k: int | str = "M", labels: Iterable[str] | None = None) -> pd.DataFrame:
+    """F1@k per run and training-frequency bucket of the gold keyphrase (0 = unseen, 1, 2-5, 6-20, >20);
+    only the runs of `labels` when given."""
+    out = group_scores(tables, "freq_bucket", k)
+    return out if labels is None else out[out["label"].isin(list(labels))]
 
 
 def recall_by(tables: Tables, column: str = "role") -> pd.DataFrame:
@@ -242,8 +244,10 @@ def over_seeds(df: pd.DataFrame, values: Sequence[str], by: Sequence[str]) -> pd
 
 # ---------------------------------------------------------------- errors
 
-def frequent_errors(tables: Tables, top: int = 10, by: str = "label") -> pd.DataFrame:
-    """The most frequent wrong predictions per `by` ("label" pools the seeds, "run" keeps them apart).
+def frequent_errors(tables: Tables, top: int = 10, by: str = "label", labels: Iterable[str] | None = None
+                    ) -> pd.DataFrame:
+    """The most frequent wrong predictions per `by` ("label" pools the seeds, "run" keeps them apart), of the
+    runs of `labels` when given.
 
     Wrong predictions are grouped by their stemmed key and shown by their most
     common string; count = how often predicted wrongly, share = of all wrong
@@ -264,4 +268,8 @@ def frequent_errors(tables: Tables, top: int = 10, by: str = "label") -> pd.Data
             rows.append({by: group, "rank": i, "prediction": r.prediction, "count": int(r.count),
                          "share": r.count / n_wrong[group], "posts_share": r.count / n_posts[group],
                          "seen": r.seen, "train_freq": r.train_freq})
-    return pd.DataFrame(rows, columns=[by, "rank", "prediction", "count", "share", "posts_share", "seen", "train_freq"])
+    out = pd.DataFrame(rows, columns=[by, "rank", "prediction", "count", "share", "posts_share", "seen", "train_freq"])
+    if labels is None:
+        return out
+    keep = set(labels) if by == "label" else set(tables.posts[tables.posts["label"].isin(list(labels))]["run"])
+    return out[out[by].isin(keep)]

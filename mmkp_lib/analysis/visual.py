@@ -127,3 +127,27 @@ def visual_accuracy(gold: Sequence[Post], runs: Sequence[Run], train: Iterable[P
                      "scene_from_text": _mean(s[in_text]["found"]), "scene_image_posts": len(image_only)})
     out = pd.DataFrame(rows, columns=VISUAL_COLUMNS)
     return out.replace({None: np.nan})
+
+
+# ---------------------------------------------------------------- the vision tower's warm-up record
+
+_WARMUP_ROWS = (("chance", "chance"), ("accuracy_before", "before warm-up"), ("accuracy", "after warm-up"))
+
+
+def vision_warmup_table(build_info: dict | None) -> pd.DataFrame | None:
+    """Held-out accuracies of the vision tower's warm-up (chance, before, after; a column per head), from a
+    model's build record (`mmkp_lib.models.tiny.read_build_info`); None when it records no warm-up."""
+    warm = (build_info or {}).get("vision_warmup")
+    if not warm:
+        return None
+    rows = {name: warm[key] for key, name in _WARMUP_ROWS if key in warm}
+    return pd.DataFrame(rows).T.round(3)
+
+
+def vision_warmup_note(build_info: dict | None, model: str, seed: int) -> str:
+    """One line on the warm-up vision_warmup_table shows: its steps, seconds and held-out images, or that there was none."""
+    warm = (build_info or {}).get("vision_warmup")
+    if not warm:
+        return f"model {model!r}: no vision warm-up recorded (a random tower, or a pretrained one)"
+    return (f"vision warm-up of {model} (seed {seed}): {warm['config']['steps']} steps, "
+            f"{warm.get('train_seconds')} s; held-out accuracy on {warm.get('n_eval')} generated images")
