@@ -96,43 +96,13 @@ plots.main_table_bars(table)
 # ## The answer
 
 # %% tags=["answer"]
-def cell(label, group, metric="f1@M"):
-    r = table[(table.label == label) & (table.group == group) & (table.metric == metric)].iloc[0]
-    return f"{100 * r['mean']:.1f} [{100 * r['low']:.1f}, {100 * r['high']:.1f}]"
-
-
 tests = A.paired_tests(run_list, scores, [("sft", "cot"), ("sft", "multitask")], groups=("all", "absent", "unseen"),
                        metrics=("f1@M",))
-cost = A.reasoning_cost(A.build_tables(test, run_list, train))
-think = cost.set_index("label")["think_tokens"]
-zs_label = next(r.label for r in run_list if r.strategy == "zero-shot")
-zs_name = next(r.name for r in run_list if r.strategy == "zero-shot")
-
-
-def versus(b, group):
-    t = tests[(tests.b == b) & (tests.group == group)].iloc[0]
-    if t["delta"] == 0:
-        return "equal to SFT"
-    word = "above" if t["delta"] > 0 else "below"
-    return f"{100 * abs(t['delta']):.1f} points {word} SFT, paired bootstrap p = {t['p_value']:.3f}"
-
-
-epochs = eff.train.max_steps * eff.train.batch_size / len(train)
-wall = times.set_index("strategy")["train_s"]
-Markdown(
-    f"After **{eff.train.max_steps} optimizer steps of {eff.train.batch_size} posts** ({epochs:.1f} epochs of SFT data; seed "
-    f"{seed}; model `{eff.train.model}`), F1@M on all test keyphrases is: zero-shot (`{zs_name}`) {cell(zs_label, 'all')}, "
-    f"SFT {cell('sft', 'all')}, Fine-tune-CoT {cell('cot', 'all')}, multi-task {cell('multitask', 'all')} "
-    f"(95% bootstrap intervals). On **absent** keyphrases: SFT {cell('sft', 'absent')}, Fine-tune-CoT "
-    f"{cell('cot', 'absent')}, multi-task {cell('multitask', 'absent')}. On **unseen** keyphrases: SFT "
-    f"{cell('sft', 'unseen')}, Fine-tune-CoT {cell('cot', 'unseen')} ({versus('cot', 'unseen')}), multi-task "
-    f"{cell('multitask', 'unseen')} ({versus('multitask', 'unseen')}). Over all keyphrases Fine-tune-CoT is "
-    f"{versus('cot', 'all')}. Fine-tune-CoT writes {think.get('cot', 0):.0f} reasoning tokens per test post "
-    f"(multi-task {think.get('multitask', 0):.0f}, SFT {think.get('sft', 0):.0f}). Training wall time per run: "
-    + ", ".join(f"{s} {wall[s]:.0f} s" for s in ("sft", "cot", "multitask") if s in wall)
-    + f" ({eff.threads} thread(s) per run, {eff.workers} at a time)."
-    + (" **Smoke run: these numbers test the plumbing, not the strategies.**" if eff.smoke else "")
-)
+tables = A.build_tables(test, run_list, train)
+cost = A.reasoning_cost(tables)
+Markdown(A.sft_vs_cot_answer(run_list, table, tests, cost, times, n_train=len(train), steps=eff.train.max_steps,
+                             batch=eff.train.batch_size, seed=seed, model=eff.train.model, threads=eff.threads,
+                             workers=eff.workers, smoke=eff.smoke))
 
 # %% [markdown]
 # ## Training curves
@@ -143,28 +113,13 @@ Markdown(
 # strategies differ may be in how fast they get there rather than how far.
 
 # %%
-import seaborn as sns
-from matplotlib.figure import Figure
-
-loss = A.loss_curves(run_list)
-fig = Figure(figsize=(6, 3.2), layout="constrained")
-ax = fig.subplots()
-if loss.empty:
-    ax.text(0.5, 0.5, "no training loss logged", ha="center", transform=ax.transAxes)
-else:
-    loss = loss.assign(strategy=[A.display_label(x) for x in loss["label"]])
-    sns.lineplot(data=loss, x="step", y="loss", hue="strategy", ax=ax, palette=plots.palette(loss["strategy"]))
-    ax.set(yscale="log", xlabel="optimizer step", ylabel="training loss (nats/token)")
-ax.grid(alpha=0.3)
-fig
+plots.loss_curves(A.loss_curves(run_list))
 
 # %%
 curves = A.learning_curves(run_list)
 if curves.empty:
     print("no validation points (eval_every = 0)")
-    fig = None
-else:
-    fig = plots.learning_curves(curves, metric="f1@M", groups=("all", "absent", "unseen"))
+fig = None if curves.empty else plots.learning_curves(curves, metric="f1@M", groups=("all", "absent", "unseen"))
 fig
 
 # %% [markdown]
@@ -174,9 +129,7 @@ fig
 # and generation seconds per post (batched, greedy, this machine).
 
 # %%
-cols = ["label", "reasoned_share", "think_tokens", "think_tokens_when_reasoned", "generated_tokens", "generation_s"]
-display(cost[cols].set_index("label").round(3))
-tables = A.build_tables(test, run_list, train)
+display(A.cost_table(cost))
 plots.think_tokens(tables.posts)
 
 # %% [markdown]
@@ -190,24 +143,17 @@ plots.think_tokens(tables.posts)
 # the scene's recall when only the image shows it. The third is recall by keyphrase role.
 
 # %%
-from mmkp_lib.analysis.visual import visual_accuracy
 from mmkp_lib.models import model_folder
 from mmkp_lib.models.tiny import read_build_info
 
 model_seed = specs[1].train["model_seed"]
 info = read_build_info(model_folder(eff.train.model, seed=model_seed, cache_dir=eff.model_cache)) if eff.train.model in (
     "tiny", "tiny-test", "smol") else None
-warm = (info or {}).get("vision_warmup")
-if warm:
-    rows = {name: warm[key] for key, name in (("chance", "chance"), ("accuracy_before", "before warm-up"),
-                                              ("accuracy", "after warm-up")) if key in warm}
-    print(f"vision warm-up of {eff.train.model} (seed {model_seed}): {warm['config']['steps']} steps, "
-          f"{warm.get('train_seconds')} s; held-out accuracy on {warm.get('n_eval')} generated images")
-    display(pd.DataFrame(rows).T.round(3))
-else:
-    print(f"model {eff.train.model!r}: no vision warm-up recorded (a random tower, or a pretrained one)")
-vis = visual_accuracy(test, run_list, train)
-display(vis.drop(columns=["strategy", "seed"]).set_index("run").round(3))
+print(A.vision_warmup_note(info, eff.train.model, model_seed))
+warm = A.vision_warmup_table(info)  # None: no warm-up recorded
+if warm is not None:
+    display(warm)
+display(A.visual_accuracy(test, run_list, train).drop(columns=["strategy", "seed"]).set_index("run").round(3))
 display(A.recall_by(tables, "role").pivot(index="label", columns="role", values="recall").round(3))
 
 # %% [markdown]
@@ -216,7 +162,4 @@ display(A.recall_by(tables, "role").pivot(index="label", columns="role", values=
 # Gold keyphrases beside each run's prediction (the reasoning itself is in `runs/<name>/predictions.jsonl`).
 
 # %%
-preds = {r.label: {p["id"]: "; ".join(p["keyphrases"]) for p in r.predictions} for r in run_list}
-sample = [p for p in test if p.id in preds["sft"]][:6]
-display(pd.DataFrame([{"id": p.id, "text": p.text, "gold": "; ".join(p.keyphrases),
-                       **{A.display_label(k): v.get(p.id, "") for k, v in preds.items()}} for p in sample]))
+display(A.sample_predictions(test, run_list, n=6))

@@ -102,44 +102,8 @@ plots.main_table_bars(table, groups=("all", "absent", "unseen"))
 # %% tags=["answer"]
 tables = A.build_tables(test, run_list, train)
 cost = A.reasoning_cost(tables)
-think = cost.set_index("label")["think_tokens"]
-reasoned = cost.set_index("label")["reasoned_share"]
-switched = A.share_switched(dyn)
-reduction = A.relative_reduction(cost, "cot", dyn.label) if think.get("cot", 0) > 0 else float("nan")
-
-
-def cell(label, group, metric="f1@M"):
-    r = table[(table.label == label) & (table.group == group) & (table.metric == metric)].iloc[0]
-    return f"{100 * r['mean']:.1f} [{100 * r['low']:.1f}, {100 * r['high']:.1f}]"
-
-
-def versus(a, group):
-    t = tests[(tests.a == a) & (tests.group == group)].iloc[0]
-    if t["delta"] == 0:
-        return f"equal to {A.display_label(a)}"
-    return (f"{100 * abs(t['delta']):.1f} points {'above' if t['delta'] > 0 else 'below'} {A.display_label(a)}, "
-            f"p = {t['p_value']:.3f}")
-
-
-more_or_fewer = "fewer" if reduction >= 0 else "more"  # a small gamma can make the model reason *more*
-reduction_text = (f"**{abs(100 * reduction):.1f}% {more_or_fewer}** reasoning tokens than Fine-tune-CoT"
-                  if reduction == reduction else "no comparison of reasoning tokens (Fine-tune-CoT wrote none)")
-Markdown(
-    f"With **γ = {g}** ({scoring} scoring), Dynamic CoT trained {100 * switched:.1f}% of its sample visits on the "
-    f"CoT target over {eff.train.max_steps} steps of {eff.train.batch_size} posts (the same steps and batch as the baselines). "
-    f"F1@M on all test keyphrases: Dynamic CoT {cell(dyn.label, 'all')} ({versus('sft', 'all')}; "
-    f"{versus('cot', 'all')}), SFT {cell('sft', 'all')}, Fine-tune-CoT {cell('cot', 'all')}. On absent "
-    f"keyphrases: Dynamic CoT {cell(dyn.label, 'absent')}, SFT {cell('sft', 'absent')}, Fine-tune-CoT "
-    f"{cell('cot', 'absent')}. On unseen keyphrases: Dynamic CoT {cell(dyn.label, 'unseen')} "
-    f"({versus('sft', 'unseen')}; {versus('cot', 'unseen')}), SFT {cell('sft', 'unseen')}, Fine-tune-CoT "
-    f"{cell('cot', 'unseen')}. At test time the Dynamic CoT model reasons on {100 * reasoned.get(dyn.label, 0):.0f}% "
-    f"of posts and writes {think.get(dyn.label, 0):.1f} reasoning tokens per post against Fine-tune-CoT's "
-    f"{think.get('cot', 0):.1f}: {reduction_text} (the paper: 38.48% less reasoning compute)."
-    + (f" No training sample's SFT answer loss fell below γ = {g}, so this run trained exactly as SFT (the same "
-       f"seed gives the same numbers) and its 'fewer reasoning tokens' is trivial; try a larger γ "
-       f"(`-p gamma 1.6`) or a quantile (`-p gamma q0.3`)." if switched == 0 else "")
-    + (" **Smoke run: these numbers test the plumbing, not the method.**" if eff.smoke else "")
-)
+Markdown(A.dyncot_answer(dyn, table, tests, cost, gamma=g, scoring=eff.train.scoring, steps=eff.train.max_steps,
+                         batch=eff.train.batch_size, smoke=eff.smoke))
 
 # %% [markdown]
 # ## The per-sample SFT loss and the gamma line
@@ -151,32 +115,8 @@ Markdown(
 # batch switches its lowest-loss share, so the dashed line is the median of the per-step thresholds.
 
 # %%
-import numpy as np
-import seaborn as sns
-from matplotlib.figure import Figure
-
-dec = pd.DataFrame(dyn.decisions or [])
-dec = dec[dec["sft_loss"].notna()] if not dec.empty else dec
-fig = Figure(figsize=(11, 3.4), layout="constrained")
-ax, ax2 = fig.subplots(1, 2)
-if dec.empty:
-    ax.text(0.5, 0.5, "no decisions recorded", ha="center", transform=ax.transAxes)
-else:
-    thirds = pd.cut(dec["step"], bins=3, labels=["first third of steps", "middle third", "last third"])
-    dec = dec.assign(phase=thirds, log_loss=np.log10(dec["sft_loss"].clip(lower=1e-4)))
-    sns.histplot(data=dec, x="log_loss", hue="phase", element="step", stat="density", common_norm=False, ax=ax)
-    line = g.value if g.kind == "loss" else dec[dec["cot"]].groupby("step")["sft_loss"].max().median()
-    if line == line:  # NaN when a quantile switched nothing
-        ax.axvline(np.log10(line), color="k", ls="--", label=f"γ = {g}" + (" (median threshold)" if g.kind == "quantile" else ""))
-        ax.legend(loc="upper right", fontsize=8)
-    ax.set(xlabel="log10 L_sft (nats/token, answer tokens)", ylabel="density", title="per-sample SFT loss")
-    by_step = dec.groupby("step")["cot"].mean()
-    ax2.plot(by_step.index, by_step.values, color="C2", lw=1)
-    ax2.set(xlabel="optimizer step", ylabel="share switched to CoT", ylim=(-0.02, 1.02),
-            title="share of each step's samples switched")
-for a in (ax, ax2):
-    a.grid(alpha=0.3)
-fig
+dec = A.decisions_table(dyn)  # a row per sample visit: step, epoch, sft_loss, cot
+plots.dyncot_decisions(dec, g)
 
 # %% [markdown]
 # ## Share switched per epoch
@@ -184,9 +124,7 @@ fig
 # From the decisions file: every visit of an epoch (one cut short by `max_steps` counts the visits it made).
 
 # %%
-shares = dec.groupby("epoch").agg(visits=("cot", "size"), cot_share=("cot", "mean"),
-                                  median_sft_loss=("sft_loss", "median")) if not dec.empty else pd.DataFrame()
-display(shares.round(4))
+display(A.switched_by_epoch(dec).round(4))
 
 # %% [markdown]
 # ## Reasoning cost
@@ -195,11 +133,10 @@ display(shares.round(4))
 # to reason on seen versus unseen and present versus absent posts.
 
 # %%
-cols = ["label", "reasoned_share", "think_tokens", "think_tokens_when_reasoned", "generated_tokens", "generation_s"]
-display(cost[cols].set_index("label").round(3))
-shares_by_group = A.reasoning_shares(tables, labels=["cot", dyn.label])
-display(shares_by_group.pivot_table(index="label", columns="group", values="share").round(3))
-plots.reasoning_shares(shares_by_group)
+display(A.cost_table(cost))
+shares = A.reasoning_shares(tables, labels=["cot", dyn.label])
+display(A.shares_by_group(shares))
+plots.reasoning_shares(shares)
 
 # %%
 plots.think_tokens(tables.posts, labels=["cot", dyn.label])
@@ -215,14 +152,4 @@ fig = plots.learning_curves(curves, metric="f1@M", groups=("all", "absent", "uns
 fig
 
 # %%
-fig = None
-if not curves.empty:
-    shares_curve = curves[curves["metric"] == "reasoned_share"].assign(
-        strategy=lambda d: [A.display_label(x) for x in d["label"]])
-    fig = Figure(figsize=(5, 3), layout="constrained")
-    ax = fig.subplots()
-    sns.lineplot(data=shares_curve, x="step", y="value", hue="strategy", marker="o", ax=ax,
-                 palette=plots.palette(shares_curve["strategy"]))
-    ax.set(xlabel="optimizer step", ylabel="validation posts reasoned on", ylim=(-0.02, 1.02))
-    ax.grid(alpha=0.3)
-fig
+plots.reasoned_share_curves(curves) if not curves.empty else None

@@ -80,3 +80,20 @@ def test_cli_help_does_not_import_heavy_libraries():
 def test_ci_runs_the_readme_test_command():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     assert "make test" in (ROOT / "README.md").read_text()
+
+
+@pytest.mark.parametrize("name", ["03_sft_vs_cot", "04_dyncot", "05_breakdowns"])
+def test_analysis_cells_define_no_functions(name):
+    """From the cell that imports mmkp_lib.analysis on, a results notebook only calls the library: its verdicts,
+    texts, tables and figures are functions of mmkp_lib.analysis / mmkp_lib.plots, tested there."""
+    import ast
+
+    import jupytext
+
+    code = [c.source for c in jupytext.read(ROOT / "notebooks" / f"{name}.py").cells if c.cell_type == "code"]
+    first = next(i for i, src in enumerate(code) if "from mmkp_lib import analysis" in src)
+    for src in code[first:]:
+        tree = ast.parse("\n".join(l for l in src.splitlines() if not l.lstrip().startswith("%")))
+        defined = [n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+        assert not defined, (f"{name}.py defines {', '.join(defined)} in an analysis cell; move it into "
+                             "mmkp_lib.analysis (or mmkp_lib.plots) with a test")
