@@ -15,7 +15,7 @@ from typing import Iterable, Mapping, Sequence
 import pandas as pd
 
 from mmkp_lib.analysis.reasoning import cost_over_seeds
-from mmkp_lib.analysis.runset import display_label
+from mmkp_lib.analysis.runset import Run, display_label
 from mmkp_lib.records import Post
 
 COST_TABLE_COLUMNS = ["reasoned_share", "think_tokens", "think_tokens_when_reasoned", "generated_tokens",
@@ -99,7 +99,7 @@ def frequent_errors_table(errors: pd.DataFrame, labels: Iterable[str], width: in
             .rename(columns=display_label).fillna(""))
 
 
-def sample_predictions(posts: Sequence[Post], runs: Sequence, n: int = 6, first: str = "sft") -> pd.DataFrame:
+def sample_predictions(posts: Sequence[Post], runs: Sequence[Run], n: int = 6, first: str = "sft") -> pd.DataFrame:
     """The first n test posts that label `first` predicted: text, gold and each run's keyphrases, a column per label."""
     preds = {r.label: {p["id"]: "; ".join(p["keyphrases"]) for p in r.predictions} for r in runs}
     if first not in preds:
