@@ -54,7 +54,8 @@ def pace(curves: pd.DataFrame, eval_samples: int, n_seeds: int, groups: Sequence
         if kind == verdicts.HOW_FAST:
             verdict = "they differ in **how fast**, not how far: the gap closes by the last step"
         elif kind == verdicts.HOW_FAR:
-            verdict = f"they differ in **how far**: {display_label(means[last].idxmax())} is still ahead at the last step"
+            leader = display_label(means[last].idxmax())
+            verdict = f"they differ in **how far**: {leader} is still ahead at the last step"
         else:
             verdict = "the curves do **not** separate beyond noise at either point"
         sd = f"; seed sd at step {last}: {noise:.1f} points (median over strategies)" if noise == noise else ""
@@ -90,8 +91,8 @@ def gamma_sweep(sweep: pd.DataFrame, main_label: str, n_seeds: int) -> str:
                      f"{100 * by_gamma.loc[hi, 'share_switched']:.0f}% and the reasoning tokens per test post from "
                      f"{by_gamma.loc[lo, 'think_tokens']:.1f} to {by_gamma.loc[hi, 'think_tokens']:.1f}.")
     for q in quant_g:
-        parts.append(f"The quantile setting γ = {q} switched {100 * by_gamma.loc[q, 'share_switched']:.0f}% of samples, "
-                     f"F1@M {100 * by_gamma.loc[q, 'f1@M_all']:.1f} (all) / {100 * by_gamma.loc[q, 'f1@M_unseen']:.1f} "
+        parts.append(f"The quantile setting γ = {q} switched {100 * by_gamma.loc[q, 'share_switched']:.0f}% of "
+                     f"samples, F1@M {100 * by_gamma.loc[q, 'f1@M_all']:.1f} (all) / {100 * by_gamma.loc[q, 'f1@M_unseen']:.1f} "
                      f"(unseen), {by_gamma.loc[q, 'think_tokens']:.1f} reasoning tokens per post.")
     return " ".join(parts)
 
@@ -141,8 +142,8 @@ def reasoning_shares(shares: pd.DataFrame, dyn: str, n_seeds: int) -> str:
             return f"no {g} posts"
         return f"{100 * dyn_shares.loc[g, 'share']:.0f}% of {dyn_shares.loc[g, 'posts']:.0f} {g} posts"
 
-    return (f"Dynamic CoT reasons on {share_text('unseen')} against {share_text('seen')}, and on {share_text('absent')} "
-            f"against {share_text('present')} (means over {n_seeds} seed(s)). With few posts in a group (see the "
+    return (f"Dynamic CoT reasons on {share_text('unseen')} against {share_text('seen')}, and on "
+            f"{share_text('absent')} against {share_text('present')} (means over {n_seeds} seed(s)). With few posts in a group (see the "
             "counts above) a share moves by several points from one post.")
 
 

@@ -145,7 +145,7 @@ def vision_warmup_table(build_info: dict | None) -> pd.DataFrame | None:
 
 
 def vision_warmup_note(build_info: dict | None, model: str, seed: int) -> str:
-    """One line on the warm-up vision_warmup_table shows: its steps, seconds and held-out images, or that there was none."""
+    """One line on the warm-up vision_warmup_table shows (steps, seconds, held-out images), or that there was none."""
     warm = (build_info or {}).get("vision_warmup")
     if not warm:
         return f"model {model!r}: no vision warm-up recorded (a random tower, or a pretrained one)"
