@@ -256,6 +256,11 @@ def test_llava_reads_fixture():
     assert posts[1].text == "new mural on main street"
 
 
+def test_llava_missing_image_folder_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no_such_dir: image folder not found"):
+        load_posts(FIXTURES / "aimkp.json", image_dir=tmp_path / "no_such_dir")
+
+
 def test_llava_image_dir_and_text_from_human_turn(tmp_path):
     item = llava_item(7, text="words here", image="blue.png")
     del item["text"]

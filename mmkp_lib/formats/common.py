@@ -1,5 +1,6 @@
 """Pieces shared by the format readers and writers: the missing-image policy,
-image paths relative to a folder, and JSON lists read with line numbers.
+the input checks a reader starts with, image paths relative to a folder, and
+JSON lists read with line numbers.
 
 A JSON list is written one item per line, so an error's line number points at
 the item and a user can open the file at that line:
@@ -67,6 +68,16 @@ class ImageChecker:
         parts = ", ".join(f"{k} {r}" for r, k in sorted(self.cleared.items()))
         return (f"{n} posts kept without their image as missing_images='none' asks ({parts}); "
                 f"first: {self.first_cleared}")
+
+
+def reader_file(path: str | os.PathLike, image_dir: str | os.PathLike | None) -> Path:
+    """The file a cmkp / llava reader opens, after checking it and the image folder it was given exist."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    if image_dir is not None and not Path(image_dir).is_dir():
+        raise FileNotFoundError(f"{image_dir}: image folder not found (for {path})")
+    return path
 
 
 def relative_path(image: str, folder: str | os.PathLike) -> str:
