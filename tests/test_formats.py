@@ -356,6 +356,21 @@ def test_llava_writer_refuses_comma_in_keyphrase(tmp_path):
     assert not (tmp_path / "out.json").exists()
 
 
+@pytest.mark.parametrize("writer", ["write_json_list", "write_lines"])
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_temp_file(tmp_path, writer):
+    from mmkp_lib.formats import common
+
+    def items():
+        yield {"id": "new"} if writer == "write_json_list" else "new line"
+        raise KeyboardInterrupt  # stopped half-way
+
+    out = write(tmp_path, "out.txt", "old content\n")
+    with pytest.raises(KeyboardInterrupt):
+        getattr(common, writer)(items(), out)
+    assert out.read_text() == "old content\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
 # ---------------------------------------------------------------- sharegpt
 
 def test_sharegpt_one_placeholder_per_image(tmp_path):
