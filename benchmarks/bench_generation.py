@@ -35,7 +35,6 @@ Target: batched at batch 32 at least 8x faster per post than one-by-one (`--json
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -46,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_training import ensure_model, load_average  # noqa: E402
+from bench_training import end_summary, ensure_model, load_average  # noqa: E402
 
 
 class ForceTargets:
@@ -201,10 +200,7 @@ def main(argv: list[str] | None = None) -> int:
                                   "one_by_one_ms_per_post": 1000 * s, "ratio": ratio, "generate_ratio": gs / gb,
                                   "identical": same, "exact": exact, "posts": len(posts),
                                   "times": times, "generate_seconds": gen_s}
-    summary["load_end"] = load_average()
-    print(f"load average (1/5/15 min) at end: {summary['load_end']}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
+    end_summary(summary, args.json)
     return 0
 
 

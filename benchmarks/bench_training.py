@@ -109,6 +109,14 @@ def load_average() -> str:
     return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def end_summary(summary: dict, json_path: str | None) -> None:
+    """A benchmark's last lines: the load average at the end (printed and kept), the summary written to --json."""
+    summary["load_end"] = load_average()
+    print(f"load average (1/5/15 min) at end: {summary['load_end']}")
+    if json_path:
+        Path(json_path).write_text(json.dumps(summary, indent=2) + "\n")
+
+
 # ---------------------------------------------------------------- model and data
 
 def ensure_model(folder: Path, quick: bool) -> Path:
@@ -573,10 +581,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nrunning part 2: 2 epochs of {math.ceil(args.posts / args.batch_size)} steps each")
         res = alternate(specs, args.repeats, runner)
         summary["dyncot"] = {"results": res, **report_dyncot(res, args.gamma)}
-    summary["load_end"] = load_average()
-    print(f"\nload average (1/5/15 min) at end: {summary['load_end']}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
+    print()
+    end_summary(summary, args.json)
     return 0
 
 

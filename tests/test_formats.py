@@ -256,6 +256,11 @@ def test_llava_reads_fixture():
     assert posts[1].text == "new mural on main street"
 
 
+def test_llava_missing_image_folder_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no_such_dir: image folder not found"):
+        load_posts(FIXTURES / "aimkp.json", image_dir=tmp_path / "no_such_dir")
+
+
 def test_llava_image_dir_and_text_from_human_turn(tmp_path):
     item = llava_item(7, text="words here", image="blue.png")
     del item["text"]
@@ -349,6 +354,21 @@ def test_llava_writer_refuses_comma_in_keyphrase(tmp_path):
     with pytest.raises(DataError, match=r"out.json: post 'a': keyphrase 'x, y'"):
         write_posts([Post("a", "t", ["x, y"])], tmp_path / "out.json")
     assert not (tmp_path / "out.json").exists()
+
+
+@pytest.mark.parametrize("writer", ["write_json_list", "write_lines"])
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_temp_file(tmp_path, writer):
+    from mmkp_lib.formats import common
+
+    def items():
+        yield {"id": "new"} if writer == "write_json_list" else "new line"
+        raise KeyboardInterrupt  # stopped half-way
+
+    out = write(tmp_path, "out.txt", "old content\n")
+    with pytest.raises(KeyboardInterrupt):
+        getattr(common, writer)(items(), out)
+    assert out.read_text() == "old content\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
 
 
 # ---------------------------------------------------------------- sharegpt

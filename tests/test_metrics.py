@@ -141,24 +141,20 @@ def test_read_predictions_jsonl_and_cmkp_text(tmp_path):
     assert evaluate(GOLD, read_predictions(text, GOLD)) == evaluate(GOLD, read_predictions(jsonl, GOLD))
 
 
-def test_read_predictions_errors_say_how_many(tmp_path):
-    short = tmp_path / "short.txt"
-    short.write_text("dog\n")
-    with pytest.raises(DataError, match=r"short.txt: 1 predictions for 2 gold posts \(1 missing\)"):
-        read_predictions(short, GOLD)
-    wrong = tmp_path / "wrong.jsonl"
-    wrong.write_text('{"id": "p1", "keyphrases": []}\n{"id": "p9", "keyphrases": []}\n')
-    with pytest.raises(DataError, match=r"wrong.jsonl: .*1 gold post\(s\) have no prediction \(first: 'p2'\); "
-                                        r"1 prediction id\(s\) are not in the gold set \(first: 'p9'\)"):
-        read_predictions(wrong, GOLD)
-    dup = tmp_path / "dup.jsonl"
-    dup.write_text('{"id": "p1", "keyphrases": []}\n{"id": "p1", "keyphrases": []}\n')
-    with pytest.raises(DataError, match=r"dup.jsonl:2: second prediction for post 'p1'"):
-        read_predictions(dup, GOLD)
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"id": "p1", "keyphrases": "dog"}\n')
-    with pytest.raises(DataError, match=r"bad.jsonl:1: expected"):
-        read_predictions(bad, GOLD)
+@pytest.mark.parametrize("name, content, message", [
+    ("short.txt", "dog\n", r"short.txt: 1 predictions for 2 gold posts \(1 missing\)"),
+    ("wrong.jsonl", '{"id": "p1", "keyphrases": []}\n{"id": "p9", "keyphrases": []}\n',
+     r"wrong.jsonl: .*1 gold post\(s\) have no prediction \(first: 'p2'\); "
+     r"1 prediction id\(s\) are not in the gold set \(first: 'p9'\)"),
+    ("dup.jsonl", '{"id": "p1", "keyphrases": []}\n{"id": "p1", "keyphrases": []}\n',
+     r"dup.jsonl:2: second prediction for post 'p1'"),
+    ("bad.jsonl", '{"id": "p1", "keyphrases": "dog"}\n', r"bad.jsonl:1: expected"),
+], ids=["short", "wrong-ids", "duplicate", "bad-field"])
+def test_read_predictions_errors_say_how_many(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(DataError, match=message):
+        read_predictions(path, GOLD)
 
 
 def test_per_post_scores_vectorised_match_a_loop():

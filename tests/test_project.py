@@ -65,6 +65,17 @@ def test_every_subcommand_has_help():
         assert exit_info.value.code == 0
 
 
+def test_cli_choice_literals_agree_with_the_library():
+    # The CLI spells these tuples out so that `mmkp --help` imports nothing heavy; they must not drift apart.
+    from mmkp_lib import formats, teacher
+    from mmkp_lib.cli import args, convert
+    from mmkp_lib.cli import teacher as teacher_cli
+
+    assert args.READABLE_FORMATS == formats.READABLE_FORMATS
+    assert convert.FORMAT_CHOICES == formats.FORMATS
+    assert teacher_cli.BACKEND_CHOICES == teacher.BACKENDS
+
+
 def test_cli_help_does_not_import_heavy_libraries():
     code = ("import sys, contextlib, io\n"
             "from mmkp_lib.cli import main\n"

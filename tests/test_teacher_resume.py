@@ -43,18 +43,26 @@ def teacher_cmd(data, url, cache):
             "--no-progress"]
 
 
+def teacher_env() -> dict:
+    return dict(os.environ, OPENAI_API_KEY="test-key", PYTHONPATH=str(ROOT))
+
+
+def start_teacher(data, url, cache, env, lines, **popen):
+    """Start `mmkp teacher` in the background; return it once its cache holds `lines` lines (or after 30 s)."""
+    proc = subprocess.Popen(teacher_cmd(data, url, cache), env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (cache.exists() and cache.read_bytes().count(b"\n") >= lines):
+        time.sleep(0.02)
+    return proc
+
+
 def test_kill_9_then_resume_loses_nothing_and_pays_nothing_twice(tmp_path):
     data = write_dataset(tmp_path / "data", 40)
     cache = tmp_path / "cache.jsonl"
-    env = dict(os.environ, OPENAI_API_KEY="test-key", PYTHONPATH=str(ROOT))
+    env = teacher_env()
     with ScriptedChatServer(script) as server:
-        proc = subprocess.Popen(teacher_cmd(data, server.url, cache), env=env, cwd=ROOT,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if cache.exists() and cache.read_bytes().count(b"\n") >= 15:
-                break
-            time.sleep(0.02)
+        proc = start_teacher(data, server.url, cache, env, lines=15)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         assert proc.returncode == -signal.SIGKILL
@@ -106,16 +114,12 @@ def test_rejected_posts_are_retried_only_when_asked(tmp_path):
 def test_ctrl_c_stops_cleanly_and_the_rerun_finishes(tmp_path):
     data = write_dataset(tmp_path / "data", 40)
     cache = tmp_path / "cache.jsonl"
-    env = dict(os.environ, OPENAI_API_KEY="test-key", PYTHONPATH=str(ROOT))
+    env = teacher_env()
     with ScriptedChatServer(script) as server:
         # A shell starting pytest in the background (`make test &`) hands its children SIGINT ignored, and Python
         # keeps an ignored SIGINT ignored: give the teacher the default disposition, as a terminal's Ctrl-C finds it.
-        proc = subprocess.Popen(teacher_cmd(data, server.url, cache), env=env, cwd=ROOT,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not (cache.exists() and cache.read_bytes().count(b"\n") >= 10):
-            time.sleep(0.02)
+        proc = start_teacher(data, server.url, cache, env, lines=10, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
         assert proc.returncode == 130, err

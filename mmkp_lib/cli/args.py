@@ -19,6 +19,9 @@ import warnings
 from mmkp_lib.records import check_limit
 
 LIMIT_HELP = "only the first N posts (smoke runs; 0 or no --limit: all posts)"
+# The formats a subcommand reads posts in: = mmkp_lib.formats.READABLE_FORMATS, literal for a fast --help
+# (tests/test_project.py checks the two agree).
+READABLE_FORMATS = ("jsonl", "cmkp", "llava")
 
 
 def _number(kind: type, text: str):

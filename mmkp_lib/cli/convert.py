@@ -9,7 +9,7 @@ import os
 import sys
 import warnings
 
-from mmkp_lib.cli.args import fail
+from mmkp_lib.cli.args import READABLE_FORMATS, fail
 
 FORMAT_CHOICES = ("jsonl", "cmkp", "llava", "sharegpt")  # = mmkp_lib.formats.FORMATS, kept literal for a fast --help
 
@@ -47,7 +47,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--in", dest="inp", required=True, metavar="PATH",
                    help="input file, or a dataset folder (then --split chooses the file)")
-    p.add_argument("--from", dest="src_format", choices=FORMAT_CHOICES[:3], metavar="FMT",
+    p.add_argument("--from", dest="src_format", choices=READABLE_FORMATS, metavar="FMT",
                    help="input format: jsonl | cmkp | llava (default: guessed from the name)")
     p.add_argument("--to", dest="dst_format", required=True, choices=FORMAT_CHOICES, metavar="FMT",
                    help="output format: jsonl | cmkp | llava | sharegpt")

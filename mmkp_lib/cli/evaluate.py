@@ -10,9 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from mmkp_lib.cli.args import at_least, fail
-
-DATA_FORMATS = ("jsonl", "cmkp", "llava")  # = mmkp_lib.formats.READABLE_FORMATS, literal for a fast --help
+from mmkp_lib.cli.args import READABLE_FORMATS, at_least, fail
 
 EPILOG = """\
 predictions (--pred, --compare):
@@ -39,7 +37,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--gold", required=True, metavar="PATH",
                    help="gold posts: a file (.jsonl, *_src.txt, .json) or a dataset folder (then its test split)")
     p.add_argument("--pred", required=True, metavar="PATH", help="predictions: JSONL (id, keyphrases) or CMKP text")
-    p.add_argument("--format", choices=DATA_FORMATS, metavar="FMT",
+    p.add_argument("--format", choices=READABLE_FORMATS, metavar="FMT",
                    help="format of --gold and --train: jsonl | cmkp | llava (default: guessed from the name)")
     p.add_argument("--split", metavar="S", help="split to read when --gold is a folder (default: test)")
     p.add_argument("--train", metavar="PATH",

@@ -14,8 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from mmkp_lib.cli.args import fail
-from mmkp_lib.cli.evaluate import DATA_FORMATS
+from mmkp_lib.cli.args import READABLE_FORMATS, fail
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -32,7 +31,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                        help="the training split as its distinct keyphrases, one per line (no posts needed)")
     p.add_argument("--test", required=True, metavar="PATH", help="test posts: a file or a dataset folder")
     p.add_argument("--valid", metavar="PATH", help="validation posts (only sizes are reported)")
-    p.add_argument("--format", choices=DATA_FORMATS, metavar="FMT",
+    p.add_argument("--format", choices=READABLE_FORMATS, metavar="FMT",
                    help="input format: jsonl | cmkp | llava (default: guessed from the names)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the summary")
     p.set_defaults(run=run)

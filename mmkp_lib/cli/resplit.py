@@ -16,8 +16,7 @@ import json
 import os
 import sys
 
-from mmkp_lib.cli.args import at_least, check_dataset_out, fail, fraction, positive
-from mmkp_lib.cli.evaluate import DATA_FORMATS
+from mmkp_lib.cli.args import READABLE_FORMATS, at_least, check_dataset_out, fail, fraction, positive
 
 REPORT = "resplit.json"  # written last: a folder holding it was made by `mmkp resplit`, which may rewrite it
 
@@ -35,7 +34,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--n-test", type=positive(int), metavar="N", help="test posts (default: the pool's test size)")
     p.add_argument("--n-valid", type=at_least(int, 0), metavar="N", help="valid posts (default: the pool's valid size)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    p.add_argument("--format", choices=DATA_FORMATS, metavar="FMT",
+    p.add_argument("--format", choices=READABLE_FORMATS, metavar="FMT",
                    help="input format: jsonl | cmkp | llava (default: guessed from the names)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.set_defaults(run=run)

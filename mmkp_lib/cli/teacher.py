@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-from mmkp_lib.cli.args import LIMIT_HELP, at_least, fail, one_line_warnings, positive, post_limit
+from mmkp_lib.cli.args import LIMIT_HELP, READABLE_FORMATS, at_least, fail, one_line_warnings, positive, post_limit
 
 BACKEND_CHOICES = ("oracle", "openai", "hf")  # = mmkp_lib.teacher.BACKENDS, literal for a fast --help
 
@@ -44,7 +44,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, metavar="PATH",
                    help="dataset folder or file: canonical JSONL, MMKP/CMKP _src.txt or AimKP llava JSON")
     p.add_argument("--split", help="split to read (a folder's file; default train), or to keep from a file")
-    p.add_argument("--format", choices=("jsonl", "cmkp", "llava"), help="input format (default: from the name)")
+    p.add_argument("--format", choices=READABLE_FORMATS, help="input format (default: from the name)")
     p.add_argument("--image-dir", help="where cmkp / llava image names are found (see `mmkp convert --help`)")
     p.add_argument("--backend", choices=BACKEND_CHOICES, default="oracle", help="teacher backend (default: oracle)")
     p.add_argument("--model", help="openai: model name (or MMKP_TEACHER_MODEL); hf: hub id or folder")

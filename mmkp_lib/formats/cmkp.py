@@ -42,7 +42,7 @@ from urllib.parse import urlparse
 
 from mmkp_lib.records import BadRecords, DataError, Post, read_lines_utf8
 
-from .common import ImageChecker, write_lines
+from .common import ImageChecker, reader_file, write_lines
 
 SEP = "<sep>"
 KEYPHRASE_SEP = ";"
@@ -120,11 +120,7 @@ def read_cmkp(path: str | os.PathLike, image_dir: str | os.PathLike | None = Non
     a path (read it; it must exist), or None (do not read one).
     on_error="skip" drops bad lines and counts them by reason in `bad`.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    if image_dir is not None and not Path(image_dir).is_dir():
-        raise FileNotFoundError(f"{image_dir}: image folder not found (for {path})")
+    path = reader_file(path, image_dir)
     bad = bad if bad is not None else BadRecords(on_error)
     split = split or file_prefix(path)
     images = ImageChecker(missing_images, bad)

@@ -1,5 +1,6 @@
 """Pieces shared by the format readers and writers: the missing-image policy,
-image paths relative to a folder, and JSON lists read with line numbers.
+the input checks a reader starts with, image paths relative to a folder, JSON
+lists read with line numbers, and files written atomically.
 
 A JSON list is written one item per line, so an error's line number points at
 the item and a user can open the file at that line:
@@ -11,11 +12,12 @@ the item and a user can open the file at that line:
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, TextIO
 
 from mmkp_lib.records import BadRecords, DataError, Post, check_image
 
@@ -67,6 +69,16 @@ class ImageChecker:
         parts = ", ".join(f"{k} {r}" for r, k in sorted(self.cleared.items()))
         return (f"{n} posts kept without their image as missing_images='none' asks ({parts}); "
                 f"first: {self.first_cleared}")
+
+
+def reader_file(path: str | os.PathLike, image_dir: str | os.PathLike | None) -> Path:
+    """The file a cmkp / llava reader opens, after checking it and the image folder it was given exist."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    if image_dir is not None and not Path(image_dir).is_dir():
+        raise FileNotFoundError(f"{image_dir}: image folder not found (for {path})")
+    return path
 
 
 def relative_path(image: str, folder: str | os.PathLike) -> str:
@@ -143,39 +155,41 @@ def iter_json_list(path: str | os.PathLike) -> Iterator[tuple[int, int, Any]]:
         raise fail(skip_ws(pos), "extra data after the JSON list")
 
 
-def write_json_list(items: Iterable[dict], path: str | os.PathLike) -> int:
-    """Write a JSON list, one item per line, atomically (temp file then rename). Returns the count."""
+@contextlib.contextmanager
+def atomic_text_file(path: str | os.PathLike, newline: str | None = None) -> Iterator[TextIO]:
+    """Open a temp sibling of `path` for writing; it replaces `path` once the block ends without an error.
+
+    An error (or Ctrl-C) inside the block deletes the temp file: no half-written file is left behind.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    n = 0
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write("[")
-            for item in items:
-                f.write(("\n" if n == 0 else ",\n") + json.dumps(item, ensure_ascii=False))
-                n += 1
-            f.write("\n]\n")
+        with open(tmp, "w", encoding="utf-8", newline=newline) as f:
+            yield f
     except BaseException:
-        tmp.unlink(missing_ok=True)  # no half-written file left behind
+        tmp.unlink(missing_ok=True)
         raise
     os.replace(tmp, path)
+
+
+def write_json_list(items: Iterable[dict], path: str | os.PathLike) -> int:
+    """Write a JSON list, one item per line, atomically (temp file then rename). Returns the count."""
+    n = 0
+    with atomic_text_file(path) as f:
+        f.write("[")
+        for item in items:
+            f.write(("\n" if n == 0 else ",\n") + json.dumps(item, ensure_ascii=False))
+            n += 1
+        f.write("\n]\n")
     return n
 
 
 def write_lines(lines: Iterable[str], path: str | os.PathLike) -> int:
     """Write text lines (each ending in a newline) atomically. Returns the count."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     n = 0
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-            for line in lines:
-                f.write(line + "\n")
-                n += 1
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
+    with atomic_text_file(path, newline="\n") as f:
+        for line in lines:
+            f.write(line + "\n")
+            n += 1
     return n

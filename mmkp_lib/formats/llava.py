@@ -34,7 +34,7 @@ from typing import Any, Iterable
 from mmkp_lib.prompts import IMAGE_PLACEHOLDER, INSTRUCTION
 from mmkp_lib.records import BadRecords, DataError, Post, check_unique_ids
 
-from .common import ImageChecker, iter_json_list, relative_path, resolve_path, write_json_list
+from .common import ImageChecker, iter_json_list, reader_file, relative_path, resolve_path, write_json_list
 
 LLAVA_KEYPHRASE_SEP = ", "
 
@@ -105,11 +105,7 @@ def read_llava(path: str | os.PathLike, image_dir: str | os.PathLike | None = No
     empty keyphrases, duplicate ids and missing images are bad records named
     by line and item index, skipped and counted under on_error="skip".
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    if image_dir is not None and not Path(image_dir).is_dir():
-        raise FileNotFoundError(f"{image_dir}: image folder not found (for {path})")
+    path = reader_file(path, image_dir)
     bad = bad if bad is not None else BadRecords(on_error)
     base = image_dir if image_dir is not None else path.parent
     images = ImageChecker(missing_images, bad)

@@ -92,10 +92,8 @@ def build_smol(out_dir: str | os.PathLike, *, seed: int = 0, vision_cache: str |
     from transformers import LlamaConfig, LlavaForConditionalGeneration
 
     from mmkp_lib.models.tiny import (
-        BUILD_THREADS, DEFAULT_TINY, llava_config, make_processor, save_atomically, set_generation_tokens,
-        torch_threads, vision_config,
+        BUILD_THREADS, DEFAULT_TINY, finish_build, llava_config, make_processor, torch_threads,
     )
-    from mmkp_lib.models.vision_warmup import load_tower_into, warmed_tower
 
     t0 = time.time()
     cfg = DEFAULT_TINY if warmup_steps is None else replace(DEFAULT_TINY, warmup_steps=warmup_steps)
@@ -111,13 +109,4 @@ def build_smol(out_dir: str | os.PathLike, *, seed: int = 0, vision_cache: str |
         model = LlavaForConditionalGeneration(llava_config(cfg, tok, text_config=LlamaConfig(**text)))
         model.model.language_model.load_state_dict(lm.model.state_dict(), strict=True)
         model.lm_head.load_state_dict(lm.lm_head.state_dict(), strict=True)
-        set_generation_tokens(model, tok)
-        if cfg.warmup_steps > 0:
-            tower, metrics = warmed_tower(vision_config(cfg), processor.image_processor, cfg.warmup(seed),
-                                          cache_dir=vision_cache, log=warmup_log)
-            load_tower_into(model, tower)
-            info["vision_warmup"] = metrics
-    info["parameters"] = sum(p.numel() for p in model.parameters())
-    info["build_seconds"] = round(time.time() - t0, 1)
-    save_atomically(Path(out_dir), model, processor, info)
-    return Path(out_dir)
+    return finish_build(out_dir, model, tok, processor, cfg, seed, info, t0, vision_cache, warmup_log)

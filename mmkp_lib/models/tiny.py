@@ -180,7 +180,17 @@ def build_tiny(
     with torch_threads(BUILD_THREADS):
         torch.manual_seed(seed)
         model = LlavaForConditionalGeneration(llava_config(cfg, tok))
-        set_generation_tokens(model, tok)
+    return finish_build(out_dir, model, tok, processor, cfg, seed, info, t0, vision_cache, warmup_log)
+
+
+def finish_build(out_dir: str | os.PathLike, model, tokenizer, processor, cfg: TinyConfig, seed: int, info: dict,
+                 t0: float, vision_cache: str | os.PathLike | None = None, warmup_log=None) -> Path:
+    """The steps the tiny and smol builds end with: generation tokens, the warmed-up tower, build_info, the save.
+
+    `info` (build_info.json) gets the warm-up's accuracies, the parameter count and the seconds since `t0`.
+    """
+    with torch_threads(BUILD_THREADS):
+        set_generation_tokens(model, tokenizer)
         if cfg.warmup_steps > 0:
             tower, metrics = warmed_tower(vision_config(cfg), processor.image_processor, cfg.warmup(seed),
                                           cache_dir=vision_cache, log=warmup_log)
@@ -188,8 +198,8 @@ def build_tiny(
             info["vision_warmup"] = metrics
     info["parameters"] = sum(p.numel() for p in model.parameters())
     info["build_seconds"] = round(time.time() - t0, 1)
-    save_atomically(out_dir, model, processor, info)
-    return out_dir
+    save_atomically(Path(out_dir), model, processor, info)
+    return Path(out_dir)
 
 
 class torch_threads:
