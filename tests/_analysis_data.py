@@ -10,6 +10,8 @@ Five test posts (expected numbers in the tests are computed by hand from these):
 """
 from __future__ import annotations
 
+import pytest
+
 from mmkp_lib.analysis import Run
 from mmkp_lib.records import Post
 
@@ -61,3 +63,27 @@ def make_runs() -> list[Run]:
         Run("cot-seed0", _records(COT0, all50), strategy="cot", seed=0),
         Run("dyncot-seed0", _records(DYN0, {"p2": 20, "p3": 40}), strategy="dyncot", seed=0, gamma="0.4"),
     ]
+
+
+# Module-scoped fixtures of the analysis tests (a test module imports the ones it uses).
+
+@pytest.fixture(scope="module")
+def gold():
+    return gold_posts()
+
+
+@pytest.fixture(scope="module")
+def train():
+    return train_posts()
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return make_runs()
+
+
+@pytest.fixture(scope="module")
+def tables(gold, runs, train):
+    from mmkp_lib import analysis as A
+
+    return A.build_tables(gold, runs, train)

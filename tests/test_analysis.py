@@ -5,33 +5,13 @@ import math
 
 import pytest
 
-from _analysis_data import gold_posts, make_runs, train_posts
+from _analysis_data import gold, make_runs, runs, tables, train  # noqa: F401 (fixtures)
 from mmkp_lib import analysis as A
 from mmkp_lib import runs as run_files
 from mmkp_lib.metrics import evaluate
 from mmkp_lib.stats import bootstrap_ci, paired_bootstrap_test
 
 N_BOOT = 200  # enough to compare with mmkp_lib.stats draw for draw; small to keep the tests fast
-
-
-@pytest.fixture(scope="module")
-def gold():
-    return gold_posts()
-
-
-@pytest.fixture(scope="module")
-def train():
-    return train_posts()
-
-
-@pytest.fixture(scope="module")
-def runs():
-    return make_runs()
-
-
-@pytest.fixture(scope="module")
-def tables(gold, runs, train):
-    return A.build_tables(gold, runs, train)
 
 
 @pytest.fixture(scope="module")

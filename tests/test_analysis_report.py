@@ -9,28 +9,13 @@ import re
 import pandas as pd
 import pytest
 
-from _analysis_data import DYN0, SFT0, COT0, _records, gold_posts, make_runs, train_posts
+from _analysis_data import DYN0, SFT0, COT0, _records, gold, make_runs, runs, tables, train  # noqa: F401 (fixtures)
 from mmkp_lib import analysis as A
 from mmkp_lib.analysis import findings
 
 N_BOOT = 50
 LABELS = {"zero-shot": "zero-shot", "sft": "sft", "cot": "cot", "multitask": "multitask", "dyncot": "dyncot-g0.4"}
 F1_SFT0 = 2 * .7 * .6 / 1.3  # SFT0's F1@M on all keyphrases (macro P .7, R .6; see test_analysis)
-
-
-@pytest.fixture(scope="module")
-def gold():
-    return gold_posts()
-
-
-@pytest.fixture(scope="module")
-def train():
-    return train_posts()
-
-
-@pytest.fixture(scope="module")
-def tables(gold, train):
-    return A.build_tables(gold, make_runs(), train)
 
 
 def table_rows(**cells) -> pd.DataFrame:
