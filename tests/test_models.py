@@ -392,3 +392,26 @@ def test_smol_keeps_smollm2_and_adds_the_vlm_tokens(tmp_path):
     assert torch.equal(ref, got)
     names = lora_target_modules(model)
     assert len(names) == 7 * model.config.text_config.num_hidden_layers
+
+
+def test_a_named_build_from_older_settings_is_rebuilt(tmp_path, capsys):
+    """The model cache is this project's own: a tiny-test folder built with other settings (an older tokenizer)
+    is rebuilt, with a message, instead of being loaded or refused."""
+    from pathlib import Path
+
+    from mmkp_lib.models import model_folder
+
+    folder = Path(model_folder("tiny-test", cache_dir=tmp_path))
+    info_file = folder / "build_info.json"
+    info = json.loads(info_file.read_text())
+    info["config"].update(vocab_size=2048, tokenizer=None)  # as the v1-era builds recorded it
+    info_file.write_text(json.dumps(info))
+    capsys.readouterr()
+    assert Path(model_folder("tiny-test", cache_dir=tmp_path)) == folder
+    out = capsys.readouterr().out
+    assert "rebuilding it" in out and "'vocab_size': (2048, 4096)" in out
+    rebuilt = json.loads(info_file.read_text())["config"]
+    assert (rebuilt["vocab_size"], rebuilt["tokenizer"]) == (TEST_TINY.vocab_size, TEST_TINY.tokenizer)
+    capsys.readouterr()
+    model_folder("tiny-test", cache_dir=tmp_path)  # current now: reused silently
+    assert "rebuilding" not in capsys.readouterr().out

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import warnings
 from dataclasses import asdict
 from pathlib import Path
@@ -70,16 +71,21 @@ def load_model(
 
 
 def model_folder(name_or_path: str, *, seed: int = 0, cache_dir: str | os.PathLike = "cache/models") -> str:
-    """The folder (or hub id) from_pretrained should read; builds a named model on first use."""
+    """The folder (or hub id) from_pretrained should read; builds a named model on first use, and rebuilds a cached
+    build made by an older version of this code with other settings (the folder is this project's own cache: its
+    build_info.json says so; runs keep their own copy of the weights they trained)."""
     if name_or_path not in NAMED_MODELS:
         return str(name_or_path)
     folder = Path(cache_dir) / f"{name_or_path}-seed{seed}"
     with _build_lock(folder):
         info = _read_info(folder)
-        if info is None:
+        stale = stale_settings(name_or_path, info) if info is not None else {}
+        if stale:
+            print(f"{folder} was built with other settings than this code's {name_or_path!r} model "
+                  f"(field: (cached, current) = {stale}); rebuilding it", flush=True)
+            shutil.rmtree(folder)
+        if info is None or stale:
             _build(name_or_path, folder, seed)
-        else:
-            _check_current(name_or_path, folder, info)
     return str(folder)
 
 
@@ -104,20 +110,15 @@ def _build(name: str, folder: Path, seed: int) -> None:
         raise AssertionError(name)
 
 
-def _check_current(name: str, folder: Path, info: dict) -> None:
-    """Refuse a cached build made with other settings than this code's (stale cache after an upgrade)."""
+def stale_settings(name: str, info: dict) -> dict:
+    """{field: (cached, current)} where a cached named build differs from this code's settings ({} when current)."""
     if name not in ("tiny", "tiny-test", "smol"):
-        return
+        return {}
     from mmkp_lib.models.tiny import DEFAULT_TINY, TEST_TINY
 
     want = asdict(TEST_TINY if name == "tiny-test" else DEFAULT_TINY)  # smol uses tiny's tower and image size
     have = info.get("config", {})
-    diff = {k: (have.get(k), v) for k, v in want.items() if have.get(k) != v}
-    if diff:
-        raise RuntimeError(
-            f"{folder} was built with other settings than this code's {name!r} model "
-            f"(field: (cached, current) = {diff}); delete the folder to rebuild it."
-        )
+    return {k: (have.get(k), v) for k, v in want.items() if have.get(k) != v}
 
 
 def _read_info(folder: Path) -> dict | None:
