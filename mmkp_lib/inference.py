@@ -308,7 +308,10 @@ def predict_zero_shot(model_name: str, *, data: str, out: str | Path, split: str
     params = {"strategy": "zero-shot", "model": model_name, "model_seed": model_seed, "model_cache": model_cache,
               "max_pixels": max_pixels, "data": data, "split": split, "limit": limit, "batch_size": batch_size,
               "max_new_tokens": max_new_tokens}
-    runs.write_config(out, params, kind="zero-shot", seed=model_seed)
+    from mmkp_lib.models.hub import build_settings
+
+    runs.write_config(out, params, kind="zero-shot", seed=model_seed,
+                      extra={"model_build": build_settings(model_name, seed=model_seed, cache_dir=model_cache)})
     settings = {"data": os.path.realpath(data), "limit": check_limit(limit), "model": model_name,
                 "model_seed": model_seed, "checkpoint": None, "model_step": None}
     return predict_into_run(out, model, processor, posts, split=split, train_posts=_train_posts(data, train_split),

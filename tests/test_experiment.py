@@ -124,6 +124,15 @@ def test_ensure_run_reuses_predicts_resumes_and_retrains(exp):
     assert runs.read_config(run)["params"]["lr"] == 1e-3 and run_status(other)[0] == "complete"
     assert run_status(spec)[0] == "retrain"
 
+    # A run trained on an older build of the named model (another tokenizer) is not reused either.
+    record = runs.read_config(run)
+    assert record["model_build"]["tokenizer"] == "v2"
+    runs.write_json(runs.path(run, runs.CONFIG), {**record, "model_build": {**record["model_build"], "tokenizer": "v1"}})
+    status, why = run_status(other)
+    assert status == "retrain" and "'tokenizer': ('v1', 'v2')" in why
+    runs.write_json(runs.path(run, runs.CONFIG), {k: v for k, v in record.items() if k != "model_build"})
+    assert run_status(other)[0] == "retrain" and "does not record" in run_status(other)[1]
+
 
 @pytest.mark.slow  # trains in two worker processes
 def test_ensure_runs_in_parallel_workers_gives_the_in_process_numbers(exp, tmp_path):

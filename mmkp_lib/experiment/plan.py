@@ -220,6 +220,19 @@ def _prediction_matches(spec: RunSpec, config: dict) -> bool:
     return all(_same_path(done.get(k), v) if k == "data" else done.get(k) == v for k, v in want.items())
 
 
+def _model_build_changed(config: dict, name: str) -> str | None:
+    """Why a run's recorded model build is not this code's build of the named model (None: it is, or the model is
+    not a named one): a run trained on an older build (another tokenizer, say) is not the run the plan asks for."""
+    from mmkp_lib.models.hub import NAMED_MODELS, stale_settings
+
+    if name not in NAMED_MODELS or name == "tiny-qwen":
+        return None
+    if "model_build" not in config:
+        return f"config.json does not record the {name!r} model build it used (made before builds were recorded)"
+    diff = stale_settings(name, {"config": config["model_build"] or {}})
+    return f"the {name!r} model's build settings changed since (field: (run's, current)) {diff}" if diff else None
+
+
 def run_status(spec: RunSpec) -> tuple[str, str]:
     """(status, why): complete | predict (trained, prediction missing or stale) | resume (checkpoint of the same
     config) | train (no run yet) | retrain (the folder holds another config or a broken run)."""
@@ -238,11 +251,17 @@ def run_status(spec: RunSpec) -> tuple[str, str]:
                             "data": spec.zero_shot["data"]})
         if diff:
             return "retrain", f"other zero-shot settings (name: (saved, wanted)) {diff}"
+        changed = _model_build_changed(config, spec.zero_shot["model_name"])
+        if changed:
+            return "retrain", changed
         return ("complete", "zero-shot predictions match") if _prediction_matches(spec, config) else \
             ("retrain", "zero-shot predictions missing or made with other settings")
     diff = params_diff(config.get("params") or {}, spec.train)
     if diff:
         return "retrain", f"config.json differs (name: (saved, wanted)) {diff}"
+    changed = _model_build_changed(config, spec.train["model"])
+    if changed:
+        return "retrain", changed
     result = config.get("result") or {}
     trained = bool(result) and (run / runs.MODEL_DIR).is_dir() and result.get("global_step") == spec.train["max_steps"]
     if trained:

@@ -110,6 +110,15 @@ def _build(name: str, folder: Path, seed: int) -> None:
         raise AssertionError(name)
 
 
+def build_settings(name_or_path: str, *, seed: int = 0, cache_dir: str | os.PathLike = "cache/models") -> dict | None:
+    """The settings a named model's cached build was made with (its build_info.json "config"), recorded in each
+    run's config.json so a run trained on an older build is not reused; None for a hub id or folder."""
+    if name_or_path not in NAMED_MODELS:
+        return None
+    info = _read_info(Path(cache_dir) / f"{name_or_path}-seed{seed}")
+    return None if info is None else info.get("config")
+
+
 def stale_settings(name: str, info: dict) -> dict:
     """{field: (cached, current)} where a cached named build differs from this code's settings ({} when current)."""
     if name not in ("tiny", "tiny-test", "smol"):

@@ -184,6 +184,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, lo
 
     from mmkp_lib.formats import load_posts
     from mmkp_lib.models import load_model
+    from mmkp_lib.models.hub import build_settings
     from mmkp_lib.training.data import build_examples
     from mmkp_lib.training.trainer import build_trainer
 
@@ -248,6 +249,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, lo
         runs.write_config(run, cfg.to_dict(), kind="train", seed=cfg.seed, extra={
             "data_report": report.to_dict(), "parameters": counts, "world_size": args.world_size,
             "device": str(args.device), "bf16": use_bf16,
+            "model_build": build_settings(cfg.model, seed=cfg.model_seed, cache_dir=cfg.model_cache),
         })
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
