@@ -82,6 +82,9 @@ def generate_predictions(model, processor, posts: Sequence[Post], *, batch_size:
         fast = not do_sample and not generate_kwargs and supports_fast_greedy(model)
     if fast and (do_sample or generate_kwargs):
         raise ValueError("fast greedy decoding takes no sampling or generate() arguments; pass fast=False")
+    if fast and not supports_fast_greedy(model):
+        raise ValueError(f"fast greedy decoding needs plain 1-D text positions ({type(model).__name__} has other "
+                         "position ids, e.g. Qwen2-VL's multimodal RoPE); pass fast=False or leave fast=None")
     if logits_hook is not None and not fast:
         raise ValueError("logits_hook belongs to the fast greedy loop; with generate() pass a logits_processor")
 

@@ -99,7 +99,8 @@ def experiment_config(params: dict[str, Any], n_seeds: int = 1):
 
 def settings_summary(cfg) -> str:
     """One line for a notebook's setup cell: preset-independent settings a reader compares runs by."""
-    eff, t = cfg.effective(), cfg.effective().train
+    eff = cfg.effective()
+    t = eff.train
     return (f"student {t.model}, zero-shot {eff.zero_shot_model}; {t.max_steps} steps x {t.batch_size} posts, lr {t.lr:g}, "
             f"seeds {list(cfg.seeds)}; data {display_path(eff.data)}; runs in {display_path(eff.runs_dir)}"
             + ("  [SMOKE: not results]" if eff.smoke else ""))

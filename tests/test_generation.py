@@ -62,3 +62,13 @@ def test_only_plain_position_models_take_the_fast_path(tiny_vlm_dir, tiny_qwen_d
 
     assert supports_fast_greedy(load_model(tiny_vlm_dir)[0])
     assert not supports_fast_greedy(load_model(tiny_qwen_dir)[0])  # multimodal RoPE: generate keeps it
+
+
+def test_the_fast_loop_is_refused_where_it_would_be_wrong(tiny_qwen_dir, kp_data):
+    from mmkp_lib.formats import load_posts
+    from mmkp_lib.inference import generate_predictions
+    from mmkp_lib.models import load_model
+
+    model, processor = load_model(tiny_qwen_dir)
+    with pytest.raises(ValueError, match="1-D text positions"):
+        generate_predictions(model, processor, load_posts(kp_data.data, split="test")[:1], fast=True)

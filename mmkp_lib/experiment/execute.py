@@ -275,11 +275,12 @@ def ensure_available_runs(cfg: ExperimentConfig, specs: Sequence[RunSpec], *, al
     to the returned log only, so a notebook shows only what it made."""
     from mmkp_lib.experiment.plan import describe
 
+    eff = cfg.effective()
     status = describe(specs)
     todo = [r for r in status if r["status"] != "complete"]
     if todo and not allow_training:
         raise RuntimeError(
-            f"allow_training=False, but {len(todo)} of {len(specs)} runs in {cfg.effective().runs_dir} are not "
+            f"allow_training=False, but {len(todo)} of {len(specs)} runs in {eff.runs_dir} are not "
             "complete: " + "; ".join(f"{r['run']} ({r['status']}: {r['why']})" for r in todo)
             + ". Make them with `-p allow_training True` (or `python -m mmkp_lib.experiment --plan report` for the "
             "default settings), or point work_dir/seeds/max_steps ... at the runs you have.")
@@ -292,5 +293,5 @@ def ensure_available_runs(cfg: ExperimentConfig, specs: Sequence[RunSpec], *, al
 
     if todo:
         ensure_teacher(cfg, log=record)
-    folders = ensure_runs(specs, workers=cfg.effective().workers, log=record)
+    folders = ensure_runs(specs, workers=eff.workers, log=record)
     return AvailableRuns(folders=folders, status=status, log=lines, made=len(todo))

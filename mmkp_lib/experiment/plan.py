@@ -223,9 +223,9 @@ def _prediction_matches(spec: RunSpec, config: dict) -> bool:
 def _model_build_changed(config: dict, name: str) -> str | None:
     """Why a run's recorded model build is not this code's build of the named model (None: it is, or the model is
     not a named one): a run trained on an older build (another tokenizer, say) is not the run the plan asks for."""
-    from mmkp_lib.models.hub import NAMED_MODELS, stale_settings
+    from mmkp_lib.models.hub import CHECKED_BUILDS, stale_settings
 
-    if name not in NAMED_MODELS or name == "tiny-qwen":
+    if name not in CHECKED_BUILDS:
         return None
     if "model_build" not in config:
         return f"config.json does not record the {name!r} model build it used (made before builds were recorded)"

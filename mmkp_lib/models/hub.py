@@ -36,6 +36,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 NAMED_MODELS = ("tiny", "tiny-test", "tiny-qwen", "smol")
+# Named builds whose settings are checked against this code's (TinyConfig): a cached one made otherwise is rebuilt,
+# and a run trained on one records them (tiny-qwen has fixed settings, checked by nothing).
+CHECKED_BUILDS = ("tiny", "tiny-test", "smol")
+
+
+def cached_folder(name: str, seed: int, cache_dir: str | os.PathLike) -> Path:
+    """Where a named model's build lives in the model cache."""
+    return Path(cache_dir) / f"{name}-seed{seed}"
 
 
 def load_model(
@@ -76,7 +84,7 @@ def model_folder(name_or_path: str, *, seed: int = 0, cache_dir: str | os.PathLi
     build_info.json says so; runs keep their own copy of the weights they trained)."""
     if name_or_path not in NAMED_MODELS:
         return str(name_or_path)
-    folder = Path(cache_dir) / f"{name_or_path}-seed{seed}"
+    folder = cached_folder(name_or_path, seed, cache_dir)
     with _build_lock(folder):
         info = _read_info(folder)
         stale = stale_settings(name_or_path, info) if info is not None else {}
@@ -115,13 +123,13 @@ def build_settings(name_or_path: str, *, seed: int = 0, cache_dir: str | os.Path
     run's config.json so a run trained on an older build is not reused; None for a hub id or folder."""
     if name_or_path not in NAMED_MODELS:
         return None
-    info = _read_info(Path(cache_dir) / f"{name_or_path}-seed{seed}")
+    info = _read_info(cached_folder(name_or_path, seed, cache_dir))
     return None if info is None else info.get("config")
 
 
 def stale_settings(name: str, info: dict) -> dict:
     """{field: (cached, current)} where a cached named build differs from this code's settings ({} when current)."""
-    if name not in ("tiny", "tiny-test", "smol"):
+    if name not in CHECKED_BUILDS:
         return {}
     from mmkp_lib.models.tiny import DEFAULT_TINY, TEST_TINY
 
