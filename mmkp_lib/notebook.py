@@ -86,11 +86,9 @@ def experiment_config(params: dict[str, Any], n_seeds: int = 1):
     """The validated ExperimentConfig of an experiment notebook's parameters: `preset`, then every parameter that
     is an experiment setting and not None; seeds `seed`, `seed + 1`, ... (`n_seeds` of them)."""
     from mmkp_lib.experiment.config import ExperimentConfig, setting_names
-    from mmkp_lib.training.config import ConfigError
+    from mmkp_lib.training.config import check_int
 
-    seed = params.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigError("seed", seed, "an integer >= 0 (the first training seed)")
+    seed = check_int("seed", params.get("seed", 0), 0, "an integer >= 0 (the first training seed)")
     known = set(setting_names())
     settings = {k: v for k, v in params.items() if k in known and k not in _NOT_SETTINGS and v is not None}
     return ExperimentConfig.from_settings(params.get("preset"), seeds=tuple(range(seed, seed + n_seeds)),
@@ -118,15 +116,9 @@ class BreakdownSettings:
 
     @classmethod
     def from_parameters(cls, params: dict[str, Any]) -> "BreakdownSettings":
-        from mmkp_lib.training.config import ConfigError
+        from mmkp_lib.training.config import ConfigError, check_int
 
-        def integer(name: str, low: int, allowed: str) -> int:
-            value = params[name]
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ConfigError(name, value, allowed)
-            return value
-
-        seeds = integer("seeds", 0, "the number of seeds per strategy, an integer >= 1 (or 0: 3, and 1 when smoke)")
+        seeds = check_int("seeds", params["seeds"], 0, "the number of seeds per strategy, an integer >= 1 (or 0: 3, and 1 when smoke)")
         if not isinstance(params["allow_training"], bool):
             raise ConfigError("allow_training", params["allow_training"], "True or False")
         margin = params["close_margin"]
@@ -134,5 +126,5 @@ class BreakdownSettings:
             raise ConfigError("close_margin", margin, "an F1 difference as a fraction in (0, 1), e.g. 0.02 = 2 points")
         smoke = params.get("smoke") or params.get("preset") == "smoke"
         return cls(n_seeds=seeds or (1 if smoke else 3), allow_training=params["allow_training"],
-                   n_boot=integer("n_boot", 100, "an integer >= 100 (bootstrap draws; 1000 gives stable 95% intervals)"),
-                   close_margin=float(margin), gallery_posts=integer("gallery_posts", 1, "an integer >= 1"))
+                   n_boot=check_int("n_boot", params["n_boot"], 100, "an integer >= 100 (bootstrap draws; 1000 gives stable 95% intervals)"),
+                   close_margin=float(margin), gallery_posts=check_int("gallery_posts", params["gallery_posts"], 1))

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmkp_lib.training.config import ConfigError, Gamma, TrainConfig, field_names, parse_gamma
+from mmkp_lib.training.config import ConfigError, Gamma, TrainConfig, check_int, field_names, parse_gamma
 
 
 def embedded_training() -> TrainConfig:
@@ -104,13 +104,9 @@ class ExperimentConfig:
         """Self after checking every field (ConfigError names the field, its value and what is allowed); the
         training template checked itself when it was made."""
         for name in ("zero_shot_max_new_tokens", "predict_batch_size", "workers", "threads"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(name, value, "an integer >= 1")
+            check_int(name, getattr(self, name), 1)
         for name in ("test_limit", "limit_train"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigError(name, value, "an integer >= 0")
+            check_int(name, getattr(self, name), 0)
         if self.train.max_steps < 1:
             raise ConfigError("max_steps", self.train.max_steps, "an integer >= 1: every strategy trains the same steps")
         if not isinstance(self.seeds, tuple) or not self.seeds or not all(

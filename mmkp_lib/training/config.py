@@ -49,6 +49,14 @@ class Gamma:
         return str(self) if self.kind == "quantile" else self.value
 
 
+def check_int(name: str, value: Any, low: int, allowed: str | None = None) -> int:
+    """`value` when it is an integer >= `low` (a bool is not), else ConfigError naming it: the one integer check of
+    the training, experiment and notebook configs. `allowed` replaces the default "an integer >= low"."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(name, value, allowed or f"an integer >= {low}")
+    return value
+
+
 def parse_gamma(gamma: float | int | str | Gamma) -> Gamma:
     """0.4 -> switch samples whose SFT loss is below 0.4 nats/token; "q0.3" -> switch the 30% lowest-loss samples.
 
@@ -159,13 +167,9 @@ class TrainConfig:
                               "(e.g. --teacher-cache cache/teacher/rationales.jsonl, written by `mmkp teacher`)")
         for name in ("batch_size", "grad_accum", "max_length", "log_every", "eval_samples", "eval_batch_size",
                      "max_new_tokens", "lora_r", "lora_alpha"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(name, value, "an integer >= 1")
+            check_int(name, getattr(self, name), 1)
         for name in ("save_every", "eval_every", "num_workers", "seed", "model_seed"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigError(name, value, "an integer >= 0")
+            check_int(name, getattr(self, name), 0)
         if isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) or self.max_steps == 0 or self.max_steps < -1:
             raise ConfigError("max_steps", self.max_steps, "-1 (train for `epochs`) or an integer >= 1")
         if self.max_steps == -1 and not (isinstance(self.epochs, (int, float)) and self.epochs > 0):
