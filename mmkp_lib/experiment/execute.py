@@ -29,13 +29,12 @@ def ensure_teacher(cfg: ExperimentConfig, log: Callable[[str], None] = print) ->
     already exist (notebook 02 or `mmkp teacher` write it, at a cost).
     """
     from mmkp_lib.formats import load_posts
+    from mmkp_lib.records import first_posts
     from mmkp_lib.teacher import generate_rationales, load_rationales, make_backend
 
     eff = cfg.effective()
     path = Path(eff.teacher_cache)
-    posts = load_posts(eff.data, split="train")
-    if eff.limit_train:
-        posts = posts[:eff.limit_train]
+    posts = first_posts(load_posts(eff.data, split="train"), eff.limit_train, "limit_train")
     have = load_rationales(path, posts) if path.is_file() else {}
     if len(have) == len(posts):
         log(f"teacher cache {display_path(path)}: rationales for all {len(posts)} training posts")

@@ -125,10 +125,11 @@ def evaluation_posts(cfg: ExperimentConfig) -> tuple[list, list]:
     """(test posts, training posts) as the plan's runs used them: the first `test_limit` test posts they
     predicted, the first `limit_train` training posts they trained on (what seen/unseen is judged against)."""
     from mmkp_lib.formats import load_posts
+    from mmkp_lib.records import first_posts
 
     eff = cfg.effective()
-    test = load_posts(eff.data, split="test")[: eff.test_limit or None]
-    train = load_posts(eff.data, split="train")[: eff.limit_train or None]
+    test = first_posts(load_posts(eff.data, split="test"), eff.test_limit, "test_limit")
+    train = first_posts(load_posts(eff.data, split="train"), eff.limit_train, "limit_train")
     return test, train
 
 

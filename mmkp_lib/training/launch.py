@@ -185,6 +185,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, lo
     from mmkp_lib.formats import load_posts
     from mmkp_lib.models import load_model
     from mmkp_lib.models.hub import build_settings
+    from mmkp_lib.records import first_posts
     from mmkp_lib.training.data import build_examples
     from mmkp_lib.training.trainer import build_trainer
 
@@ -209,9 +210,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, lo
                                        else "or written into")
     set_seed(cfg.seed)
 
-    posts = load_posts(cfg.data, split=cfg.train_split)
-    if cfg.limit_train:
-        posts = posts[: cfg.limit_train]
+    posts = first_posts(load_posts(cfg.data, split=cfg.train_split), cfg.limit_train, "limit_train")
     if not posts:
         raise ValueError(f"{cfg.data}: no posts in the {cfg.train_split!r} split")
     rationales = None
