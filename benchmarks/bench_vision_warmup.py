@@ -22,16 +22,14 @@ import torch
 
 
 def llava_arm(cfg, seed, warm, steps, batch, n_train, n_eval, lr, cache_dir, log):
-    from transformers import LlavaForConditionalGeneration
-
-    from mmkp_lib.models.tiny import llava_config, make_processor, set_generation_tokens, vision_config
+    from mmkp_lib.models.tiny import make_processor, new_vlm, set_generation_tokens, vision_config
     from mmkp_lib.models.tokenizer import benchmark_vocabulary, train_tokenizer
     from mmkp_lib.models.vision_warmup import label_names, labelled_images, load_tower_into, warmed_tower
 
-    tok = train_tokenizer(benchmark_vocabulary(), vocab_size=cfg.vocab_size)
-    proc = make_processor(tok, cfg.image_size, cfg.patch_size)
+    tok = train_tokenizer(benchmark_vocabulary(cfg.tokenizer), vocab_size=cfg.vocab_size, version=cfg.tokenizer)
+    proc = make_processor(tok, cfg)
     torch.manual_seed(seed)
-    model = LlavaForConditionalGeneration(llava_config(cfg, tok))
+    model = new_vlm(cfg, tok)
     set_generation_tokens(model, tok)
     warm_metrics = None
     if warm:

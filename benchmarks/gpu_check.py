@@ -107,17 +107,16 @@ def make_data(folder: Path, n_train: int, image_size: int = 64):
 def build_model(size: ModelSize, device: str, dtype):
     """(model, processor): LLaVA with random weights created on `device`, and its processor (offline tokenizer)."""
     import torch
-    from transformers import LlavaForConditionalGeneration
 
-    from mmkp_lib.models.tiny import TinyConfig, llava_config, make_processor, set_generation_tokens
+    from mmkp_lib.models.tiny import TinyConfig, make_processor, new_vlm, set_generation_tokens
     from mmkp_lib.models.tokenizer import benchmark_vocabulary, train_tokenizer
 
-    cfg = TinyConfig(**asdict(size), warmup_steps=0)
+    cfg = TinyConfig(**asdict(size), vision="siglip", warmup_steps=0)  # a ViT tower: the GPU-sized layout
     tok = train_tokenizer(benchmark_vocabulary(), vocab_size=cfg.vocab_size)
-    processor = make_processor(tok, cfg.image_size, cfg.patch_size)
+    processor = make_processor(tok, cfg)
     torch.manual_seed(0)
     with torch.device(device):
-        model = LlavaForConditionalGeneration(llava_config(cfg, tok))
+        model = new_vlm(cfg, tok)
     model.to(dtype)
     set_generation_tokens(model, tok)
     return model, processor

@@ -11,7 +11,7 @@ so a batch of short SFT answers and long CoT answers costs what its rows need.
         rows = greedy_decode(model, enc, max_new_tokens=400, stop_ids={eos})   # one token list per row
 
 It gives `model.generate(do_sample=False)`'s tokens, token for token (tests/test_generation.py), for
-decoder-only VLMs whose text positions are plain 1-D positions (LLaVA, the tiny and smol students). Models
+decoder-only VLMs whose text positions are plain 1-D positions (LLaVA, FastVLM: the tiny and smol students). Models
 with other position schemes (Qwen2-VL's multimodal RoPE) keep `generate`.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Callable
 
 # model_type values whose forward takes (input_ids | pixel_values, attention_mask, position_ids, past_key_values)
 # with 1-D positions, so rows may be dropped between steps
-FAST_GREEDY_MODEL_TYPES = ("llava",)
+FAST_GREEDY_MODEL_TYPES = ("llava", "fast_vlm")
 
 
 def supports_fast_greedy(model) -> bool:

