@@ -266,14 +266,15 @@ libc.malloc.restype = ctypes.c_void_p
 if sys.argv[1] == "pin":
     assert pin_malloc_thresholds()
 before = libc.mallinfo2().hblks
-block = libc.malloc(16 << 20)
+small = libc.malloc(2 << 20)  # under the pinned threshold: from the heap once pinned
+large = libc.malloc(8 << 20)  # over it: mmapped either way
 print(libc.mallinfo2().hblks - before)
 """
 
 
 def test_training_pins_the_malloc_thresholds():
-    """A 16 MiB block is mmapped under glibc's default threshold and taken from the heap once train() has pinned
-    it (the lagged-dyncot slowdown of benchmarks/README.md)."""
+    """A 2 MiB block is mmapped under glibc's default threshold (128 KiB) and taken from the heap once train() has
+    pinned it (4 MiB; the lagged-dyncot slowdown of benchmarks/README.md); an 8 MiB block is mmapped either way."""
     import subprocess
     import sys
 
@@ -282,4 +283,45 @@ def test_training_pins_the_malloc_thresholds():
         pytest.skip("needs glibc >= 2.33 (mallinfo2)")
     mmapped = {mode: int(subprocess.run([sys.executable, "-c", _MMAP_PROBE, mode], capture_output=True, text=True,
                                         check=True).stdout) for mode in ("default", "pin")}
-    assert mmapped == {"default": 1, "pin": 0}
+    assert mmapped == {"default": 2, "pin": 1}
+
+
+def test_the_loss_asks_for_completion_logits_only_and_matches_the_full_forward(kp_data, tiny_vlm_dir, tmp_path):
+    """compute_loss runs the VLM's body and its LM head on the completion positions only: same loss and gradients
+    as the full forward (the path a DDP-wrapped model takes), and the LM head sees only the completion tokens."""
+    from transformers import TrainingArguments
+
+    from mmkp_lib.models import load_model
+    from mmkp_lib.training.collator import VLMCollator
+    from mmkp_lib.training.data import ExampleDataset
+    from mmkp_lib.training.trainer import KeyphraseTrainer, split_lm_head
+
+    model, processor = load_model(tiny_vlm_dir)
+    examples = _accumulation_examples(kp_data)
+    batch = VLMCollator(processor)([ExampleDataset(examples)[i] for i in range(len(examples))])
+    args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True, remove_unused_columns=False)
+    trainer = KeyphraseTrainer(model=model, args=args, train_dataset=ExampleDataset(examples),
+                               data_collator=VLMCollator(processor), processing_class=processor)
+    body, head = split_lm_head(model)
+    rows_seen = []
+    hook = head.register_forward_hook(lambda m, inp, out: rows_seen.append(inp[0].shape))
+
+    def loss_and_grads(use_split: bool):
+        model.zero_grad()
+        if not use_split:  # what a wrapped model gets: the whole forward
+            trainer.model = torch.nn.Identity()
+        loss = trainer.compute_loss(model, batch)
+        trainer.model = model
+        loss.backward()
+        return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    split_loss, split_grads = loss_and_grads(True)
+    n_completion = int((batch["labels"][:, 1:] != -100).sum())
+    assert rows_seen[-1] == (n_completion, head.in_features)  # logits at completion positions only
+    full_loss, full_grads = loss_and_grads(False)
+    assert rows_seen[-1][:2] == (batch["input_ids"].shape[0], batch["input_ids"].shape[1])  # every position
+    hook.remove()
+    assert split_loss.item() == pytest.approx(full_loss.item(), rel=1e-5)
+    assert split_grads.keys() == full_grads.keys()
+    for name, g in full_grads.items():
+        torch.testing.assert_close(split_grads[name], g, rtol=1e-4, atol=1e-6, msg=name)

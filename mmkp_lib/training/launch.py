@@ -154,14 +154,25 @@ def make_validator(cfg: TrainConfig, processor, train_posts):
     return validate
 
 
+MMAP_THRESHOLD_MB = 4  # blocks this large or larger are mmapped (glibc's own starts at 0.125 MB and grows)
+TRIM_THRESHOLD_MB = 64  # free heap top returned to the system beyond this
+
+
 def pin_malloc_thresholds() -> bool:
     """Fix glibc's mmap and trim thresholds for this process (Linux/glibc; elsewhere a no-op returning False).
 
     glibc raises its mmap threshold from the blocks it sees freed. A Dynamic CoT run whose first steps trained
     short SFT rows then keeps mmapping, page-faulting and unmapping the larger CoT activations: its epoch 2
     measured 8-9% slower than a Fine-tune-CoT epoch 2 training the same rows, and 0-1.5% with the thresholds
-    fixed (benchmarks/README.md; `bench_training.py --default-malloc` shows the unpinned cost). Numbers trained are unchanged; the process
-    keeps freed memory for reuse instead of returning it (peak RSS is what it was).
+    fixed (benchmarks/README.md; `bench_training.py --default-malloc` shows the unpinned cost). Numbers trained
+    are unchanged.
+
+    The values: blocks from MMAP_THRESHOLD_MB up are mmapped (each its own pages, returned when freed), smaller
+    ones come from the heap, whose free top is returned beyond TRIM_THRESHOLD_MB. The first pinned values (32 MB,
+    and a 2 GB trim threshold that never returned the heap) let a CoT run's peak RSS creep up step after step
+    (v1 tokenizer: 2.0 GB after 4 steps, 3.5 GB after 60 and still rising); 4 MB / 64 MB held a v2 CoT run at
+    1.72 GB instead of 2.14-2.19 GB after 32 steps at the same speed (118 s vs 112-118 s), where 1 MB / 1 MB
+    reached 1.33 GB but ran ~15% slower.
     """
     import ctypes
     import sys
@@ -174,7 +185,8 @@ def pin_malloc_thresholds() -> bool:
     except (OSError, AttributeError):  # musl or another libc: nothing to pin
         return False
     m_trim_threshold, m_mmap_threshold = -1, -3  # from malloc.h
-    return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 2**31 - 1))
+    return bool(mallopt(m_mmap_threshold, MMAP_THRESHOLD_MB << 20)) and bool(mallopt(m_trim_threshold,
+                                                                                     TRIM_THRESHOLD_MB << 20))
 
 
 def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, log=print) -> Path:

@@ -54,6 +54,17 @@ def peak_memory_mb() -> dict[str, float]:
     return out
 
 
+def split_lm_head(model) -> tuple[torch.nn.Module, torch.nn.Linear] | None:
+    """(body, lm_head) of a transformers VLM / causal LM whose `model` returns the hidden states its `lm_head`
+    turns into logits (LLaVA, FastVLM, Qwen2-VL, Llama; under peft, its base model), so the loss can ask for logits
+    at the completion positions only. None for any other layout: the caller then runs the whole forward."""
+    core = model.get_base_model() if hasattr(model, "get_base_model") else model
+    body, head = getattr(core, "model", None), getattr(core, "lm_head", None)
+    if not isinstance(body, torch.nn.Module) or not isinstance(head, torch.nn.Linear):
+        return None
+    return body, head
+
+
 class KeyphraseTrainer(Trainer):
     """Trainer for VLM keyphrase generation (see the module docstring).
 
@@ -160,12 +171,23 @@ class KeyphraseTrainer(Trainer):
         score_mask = inputs.pop("score_mask", None)
         is_cot = inputs.pop("is_cot", None)
         labels = inputs.pop("labels")
-        outputs = model(**inputs)
-        logits = outputs.logits
-        targets = labels[:, 1:].to(logits.device)
+        targets = labels[:, 1:]
         valid = targets != IGNORE_INDEX
-        # Only completion positions go through the (float32) softmax: prompts and image tokens are most of a row.
-        token_loss = torch.nn.functional.cross_entropy(logits[:, :-1][valid].float(), targets[valid], reduction="none")
+        # Only completion positions get logits and go through the (float32) softmax: prompts and image tokens are
+        # most of an SFT row, and the LM head is a fifth of the tiny model's compute per token.
+        # DDP & co. must run their own forward; callers wanting the outputs get the usual ones
+        split = split_lm_head(model) if model is self.model and not return_outputs else None
+        if split is not None:
+            body, head = split
+            outputs = body(**inputs)
+            valid = valid.to(outputs.last_hidden_state.device)
+            logits = head(outputs.last_hidden_state[:, :-1][valid])
+        else:
+            outputs = model(**inputs)
+            valid = valid.to(outputs.logits.device)
+            logits = outputs.logits[:, :-1][valid]
+        targets = targets.to(logits.device)
+        token_loss = torch.nn.functional.cross_entropy(logits.float(), targets[valid], reduction="none")
         total = token_loss.sum()
         denom = num_items_in_batch if num_items_in_batch is not None else valid.sum().clamp(min=1)
         loss = total / denom
