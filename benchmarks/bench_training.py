@@ -1,6 +1,6 @@
 """Training speed and memory: the project's trainer against TRL's SFTTrainer, and Dynamic CoT's cost per epoch.
 
-    .venv/bin/python benchmarks/bench_training.py                  # both parts, 4 repeats (about 15 min on 2 busy cores)
+    .venv/bin/python benchmarks/bench_training.py --json bench.json   # every part, 2 repeats (under 20 min here)
     .venv/bin/python benchmarks/bench_training.py --parts dyncot --default-malloc   # part 2 with glibc's dynamic mmap threshold
     .venv/bin/python benchmarks/bench_training.py --repeats 2 --posts 256 --batch-size 8 --steps 40
     .venv/bin/python benchmarks/bench_training.py --quick          # seconds: a tiny model, one repeat, in-process
@@ -8,7 +8,7 @@
 What runs, all on the same model, data and batch size:
 
 1. Trainer vs TRL (strategy sft). The real `tiny` architecture (DEFAULT_TINY:
-   SigLIP 4x64 + Llama 4x192, about 2.3M parameters) built from its config with
+   BiT CNN tower (16 image tokens) + Llama 4x192, about 2.4M parameters) built from its config with
    random weights and no vision warm-up (the warm-up changes weights, not
    speed), vision tower frozen as `mmkp train` does by default, fp32 on CPU.
    - project: `KeyphraseTrainer` + `VLMCollator` + `build_examples`, put together
@@ -36,6 +36,12 @@ What runs, all on the same model, data and batch size:
    logged; online also its no-grad scoring forward). Lagged scoring knows no
    loss in the first epoch (all rows SFT, cheaper), so epoch 2 is the one
    compared; `--gamma 0.4` measures the cost as a real run would see it.
+
+3. The default model against the previous default (PREVIOUS_TINY: SigLIP tower
+   with 64 image tokens, post-only v1 tokenizer), both without warm-up: SFT
+   and CoT rows of the same posts at the experiment's batch (32), project
+   trainer, samples/s ratio; and the default model's peak RSS per strategy
+   (sft, cot, multitask, dyncot at gamma 0.4), each in its own process.
 
 Every run is its own process (peak RSS = that process's `ru_maxrss`), the
 runs alternate order between repeats (ABC, CBA, ...) and the means are
@@ -68,7 +74,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,19 +125,23 @@ def end_summary(summary: dict, json_path: str | None) -> None:
 
 # ---------------------------------------------------------------- model and data
 
-def ensure_model(folder: Path, quick: bool) -> Path:
-    """The real `tiny` architecture without warm-up (or TEST_TINY for --quick), built once into `folder`."""
+def ensure_model(folder: Path, quick: bool, previous: bool = False) -> Path:
+    """The real `tiny` architecture without warm-up (or TEST_TINY for --quick), built once into `folder`;
+    `previous`: the default before the cost work (PREVIOUS_TINY: SigLIP tower, 64 image tokens, v1 tokenizer)."""
     from mmkp_lib.models import DEFAULT_TINY, TEST_TINY, build_tiny
-    from mmkp_lib.models.tiny import read_build_info
+    from mmkp_lib.models.tiny import PREVIOUS_TINY, read_build_info
 
-    cfg = TEST_TINY if quick else DEFAULT_TINY
+    cfg = replace(TEST_TINY if quick else DEFAULT_TINY, warmup_steps=0)
+    if previous:
+        cfg = replace(cfg, vision="siglip", tokenizer="v1", vocab_size=PREVIOUS_TINY.vocab_size) if quick else \
+            replace(PREVIOUS_TINY, warmup_steps=0)
     info = read_build_info(folder)
-    if info is None or info.get("config") != asdict(cfg):  # none yet, or built from an older architecture
+    if info is None or info.get("config") != json.loads(json.dumps(asdict(cfg))):  # none yet, or an older build
         print(f"building the {'TEST_TINY' if quick else 'tiny'} architecture (no vision warm-up) into {folder} ...",
               flush=True)
         if folder.exists():
             shutil.rmtree(folder)
-        build_tiny(folder, seed=0, config=cfg, warmup_steps=0)
+        build_tiny(folder, seed=0, config=cfg)
     return folder
 
 
@@ -237,10 +247,10 @@ def trl_arguments(cfg) -> dict:
 def token_figures(data: str, teacher_cache: str, n_posts: int) -> dict:
     """Tokens per training row (prompt with its image tokens + target, as the collator builds it) for SFT and CoT
     rows, and oracle CoT target tokens per whitespace word, for the default tiny model and the previous default
-    (tokenizer v1: post words only; its 64 image tokens are still today's)."""
+    (PREVIOUS_TINY: tokenizer v1, post words only; SigLIP tower, 64 image tokens)."""
     import statistics
 
-    from mmkp_lib.models.tiny import DEFAULT_TINY, make_processor
+    from mmkp_lib.models.tiny import DEFAULT_TINY, PREVIOUS_TINY, make_processor
     from mmkp_lib.models.tokenizer import benchmark_vocabulary, train_tokenizer
     from mmkp_lib.prompts import cot_target
     from mmkp_lib.teacher.cache import load_rationales
@@ -252,15 +262,15 @@ def token_figures(data: str, teacher_cache: str, n_posts: int) -> dict:
     targets = [cot_target(rationales[p.id], p.keyphrases) for p in posts if p.id in rationales]
     words = sum(len(t.split()) for t in targets)
     out = {}
-    for name, (version, vocab) in {"default": ("v2", DEFAULT_TINY.vocab_size), "previous": ("v1", 2048)}.items():
-        tok = train_tokenizer(benchmark_vocabulary(version), vocab_size=vocab, version=version)
-        collator = VLMCollator(make_processor(tok, DEFAULT_TINY.image_size, DEFAULT_TINY.patch_size), max_length=512)
+    for name, cfg in {"default": DEFAULT_TINY, "previous": PREVIOUS_TINY}.items():
+        tok = train_tokenizer(benchmark_vocabulary(cfg.tokenizer), vocab_size=cfg.vocab_size, version=cfg.tokenizer)
+        collator = VLMCollator(make_processor(tok, cfg), max_length=512)
         rows = {}
         for strategy in ("sft", "cot"):
             dataset = ExampleDataset(build_examples(posts, strategy, rationales if strategy == "cot" else None)[0])
             rows[strategy] = statistics.mean(int(collator([dataset[i]])["attention_mask"].sum())
                                              for i in range(len(dataset)))
-        out[name] = {"tokens_per_row": rows, "image_tokens": DEFAULT_TINY.image_tokens, "vocab": len(tok),
+        out[name] = {"tokens_per_row": rows, "image_tokens": cfg.image_tokens, "vocab": len(tok),
                      "cot_target_tokens_per_word": sum(len(tok(t, add_special_tokens=False)["input_ids"])
                                                        for t in targets) / words}
     return out
@@ -454,6 +464,32 @@ def report_trl(results: dict[str, list[dict]], out=print) -> dict:
     return summary
 
 
+def report_models(results: dict[str, list[dict]], steps: int, batch: int, out=print) -> dict:
+    """Part 3's table: samples/s and peak RSS of every run, the default / previous samples/s ratio for SFT and CoT
+    rows, and the default model's peak RSS per strategy."""
+    out(f"\n3. The default model against the previous one (SigLIP, 64 image tokens, v1 tokenizer), {steps} steps at "
+        f"batch {batch}, project trainer")
+    out(f"   {'run':<18}{'samples/s':>10}{'per CPU s':>10}{'tokens/row':>11}{'peak RSS':>10}")
+    for name, rs in results.items():
+        out(f"   {name:<18}{mean([r['samples_per_s'] for r in rs]):>10.2f}{mean([r['samples_per_cpu_s'] for r in rs]):>10.2f}"
+            f"{rs[0]['tokens_per_row']:>11.1f}{mean([r['peak_rss_mb'] for r in rs]):>8.0f}MB")
+    ratios = {}
+    for strategy in ("sft", "cot"):
+        new, old = results[f"default-{strategy}"], results[f"previous-{strategy}"]
+        ratios[strategy] = {key: mean([r[key] for r in new]) / mean([r[key] for r in old])
+                            for key in ("samples_per_s", "samples_per_cpu_s")}
+        out(f"   default / previous samples/s, {strategy} rows: {ratios[strategy]['samples_per_s']:.2f} wall, "
+            f"{ratios[strategy]['samples_per_cpu_s']:.2f} CPU")
+    rss = {name.split("-", 1)[1]: max(r["peak_rss_mb"] for r in rs) for name, rs in results.items()
+           if name.startswith("default-")}
+    worst = max(rss.values())
+    out(f"   peak RSS per strategy (default model, max over repeats): "
+        f"{', '.join(f'{k} {v:.0f} MB' for k, v in rss.items())}  -> target < 2000 MB: "
+        f"{'met' if worst < 2000 else 'MISSED'}")
+    return {"default_vs_previous": {k: v["samples_per_s"] for k, v in ratios.items()},
+            "default_vs_previous_cpu": {k: v["samples_per_cpu_s"] for k, v in ratios.items()}, "peak_rss_mb": rss}
+
+
 def report_dyncot(results: dict[str, list[dict]], gamma, out=print) -> dict:
     """Part 2's table and ratios: epoch 2 wall, CPU and median-step times of each dyncot scoring against cot."""
     out(f"\n2. Dynamic CoT cost per epoch relative to Fine-tune-CoT (gamma={gamma}; epoch 2 compared)")
@@ -499,14 +535,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=8, help="samples per step, every run")
     ap.add_argument("--steps", type=int, default=40, help="optimizer steps of part 1's runs")
     ap.add_argument("--skip", type=int, default=3, help="first steps left out of samples/s (lazy initialisation)")
-    ap.add_argument("--repeats", type=int, default=4,
+    ap.add_argument("--repeats", type=int, default=2,
                     help="runs of each configuration, alternating order (even: drift cancels in the means)")
     ap.add_argument("--gamma", default="1e9", help="dyncot gamma of part 2 (1e9: all rows CoT, machinery cost only)")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads per run (0: the cores available). 1 by default: with 2 OpenMP threads on a "
                          "busy 2-core machine one forward took 3.3 s instead of 0.12 s")
-    ap.add_argument("--parts", default="tokens,trl,dyncot",
-                    help="which parts: tokens (tokens per row, seconds), trl, dyncot (comma-separated)")
+    ap.add_argument("--parts", default="tokens,trl,models,dyncot",
+                    help="which parts: tokens (tokens per row, seconds), trl, models (the default model against the "
+                         "previous one, and every strategy's peak RSS), dyncot (comma-separated)")
+    ap.add_argument("--model-steps", type=int, default=30, help="optimizer steps of part 3's runs")
+    ap.add_argument("--model-batch-size", type=int, default=32, help="part 3's batch (the experiment's)")
     ap.add_argument("--inprocess", action="store_true", help="run in this process (peak RSS approximate)")
     ap.add_argument("--default-malloc", action="store_true",
                     help="workers keep glibc's dynamic mmap/trim thresholds instead of pinning them as train() does: "
@@ -528,11 +567,12 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.quick:
         args.posts, args.batch_size, args.steps, args.skip, args.repeats = 16, 4, 4, 1, 1
+        args.model_steps, args.model_batch_size = 4, 4
         args.inprocess = True
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
-    if not parts <= {"tokens", "trl", "dyncot"}:
-        ap.error(f"--parts: tokens, trl and/or dyncot, got {args.parts!r}")
-    for path in [args.data] + ([args.teacher_cache] if parts & {"dyncot", "tokens"} else []):
+    if not parts <= {"tokens", "trl", "models", "dyncot"}:
+        ap.error(f"--parts: tokens, trl, models and/or dyncot, got {args.parts!r}")
+    for path in [args.data] + ([args.teacher_cache] if parts & {"dyncot", "tokens", "models"} else []):
         if not Path(path).exists():
             ap.error(f"{path} does not exist: run `mmkp synth --out data/synth` and `mmkp teacher --data data/synth "
                      f"--backend oracle --out cache/teacher/synth/oracle.jsonl` first (or pass --data/--teacher-cache)")
@@ -572,6 +612,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nrunning part 1: {args.steps} steps each, skip {args.skip}")
         res = alternate(specs, args.repeats, runner)
         summary["trl"] = {"results": res, **report_trl(res)}
+        summary["project_vs_trl"] = summary["trl"]["samples_per_s"]["ratio"]
+    if "models" in parts:
+        previous_dir = ensure_model(model_dir.with_name(model_dir.name.replace("tiny", "tiny-previous", 1)),
+                                    args.quick, previous=True)
+        batch = args.model_batch_size
+        specs = [dict(base, name=f"{model}-{strategy}", trainer="project", strategy=strategy, steps=args.model_steps,
+                      batch_size=batch, model_dir=str(folder), gamma="0.4")
+                 for model, folder in (("default", model_dir), ("previous", previous_dir))
+                 for strategy in ("sft", "cot")]
+        specs += [dict(base, name=f"default-{strategy}", trainer="project", strategy=strategy, steps=args.model_steps,
+                       batch_size=batch, gamma="0.4") for strategy in ("multitask", "dyncot")]
+        print(f"\nrunning part 3: {args.model_steps} steps at batch {batch} per run, skip {args.skip}", flush=True)
+        res = alternate(specs, args.repeats, runner)
+        summary["models"] = {"results": res, **report_models(res, args.model_steps, batch)}
+        summary["peak_rss_mb"] = summary["models"]["peak_rss_mb"]
+        summary["default_vs_previous"] = summary["models"]["default_vs_previous"]
     if "dyncot" in parts:
         specs = [dict(base, name="cot", trainer="project", strategy="cot", epochs=2),
                  dict(base, name="dyncot-lagged", trainer="project", strategy="dyncot", scoring="lagged",

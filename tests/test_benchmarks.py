@@ -68,6 +68,17 @@ def test_bench_training_quick(synth, tmp_path):
     shares = dyn["dyncot-lagged"][0]["cot_share_per_epoch"]
     assert shares["0"] == 0.0 and shares["1"] == 1.0
     assert dyn["dyncot-online"][0]["cot_share_per_epoch"]["0"] == 1.0
+    # the figures the cost issue asks for, side by side in one run
+    assert summary["project_vs_trl"] == summary["trl"]["samples_per_s"]["ratio"] > 0
+    assert set(summary["tokens_per_row"]) == {"sft", "cot"} and summary["tokens_per_row"]["cot"] > \
+        summary["tokens_per_row"]["sft"]
+    assert summary["image_tokens"] == 16 and summary["tokens"]["previous"]["image_tokens"] == 64  # the real tiny
+    assert 1.0 <= summary["cot_target_tokens_per_word"] < summary["tokens"]["previous"]["cot_target_tokens_per_word"]
+    assert set(summary["peak_rss_mb"]) == {"sft", "cot", "multitask", "dyncot"}
+    assert all(v > 0 for v in summary["peak_rss_mb"].values())
+    assert set(summary["default_vs_previous"]) == {"sft", "cot"} and all(v > 0 for v in
+                                                                         summary["default_vs_previous"].values())
+    assert "default / previous samples/s, cot rows:" in text
 
 
 @pytest.mark.slow
