@@ -44,3 +44,21 @@ def test_strategies_other_than_sft_need_rationales():
         build_examples(POSTS, "cot")
     with pytest.raises(ValueError, match="strategy='zero'"):
         build_examples(POSTS, "zero")
+
+
+def test_the_validation_budget_follows_the_longest_target_and_never_passes_the_cap():
+    from types import SimpleNamespace
+
+    from mmkp_lib.training.launch import validation_budget
+
+    class WordTokenizer:  # one token per whitespace word
+        def __call__(self, texts, add_special_tokens=False):
+            return {"input_ids": [t.split() for t in texts]}
+
+    sft = [SimpleNamespace(target="a; b", cot=None), SimpleNamespace(target="a b c d; e", cot=None)]
+    assert validation_budget(sft, WordTokenizer(), cap=400) == int(1.25 * 5) + 8
+    # a Dynamic CoT sample trains on either target: its CoT version counts
+    dyn = sft + [SimpleNamespace(target="x", cot=" ".join(["w"] * 100))]
+    assert validation_budget(dyn, WordTokenizer(), cap=400) == 125 + 8
+    assert validation_budget(dyn, WordTokenizer(), cap=64) == 64
+    assert validation_budget([], WordTokenizer(), cap=400) == 400

@@ -129,20 +129,41 @@ def check_rationale_coverage(report, cache: str | None, log=print) -> None:
         log(f"warning: {message}")
 
 
-def make_validator(cfg: TrainConfig, processor, train_posts):
-    """The periodic validation: generation F1 on a fixed subset of the validation split (the first eval_samples)."""
+VALID_BUDGET_SLACK = 1.25  # validation budget = this x the longest training target, + VALID_BUDGET_EXTRA tokens
+VALID_BUDGET_EXTRA = 8
+
+
+def validation_budget(examples, tokenizer, cap: int) -> int:
+    """New tokens the periodic validation may generate: enough for the longest target the run trains on (either
+    version of a Dynamic CoT sample) with some slack, never more than `cap` (the run's max_new_tokens).
+
+    An SFT run's answers are ~7 tokens; without this bound an early, rambling model spends the whole test-time
+    budget (400 tokens) on every validation post, which made validation a visible share of a run's time. A model
+    that has learnt its targets stops well inside the bound, so the F1 it gets is the one the full budget gives.
+    """
+    targets = [t for e in examples for t in (e.target, e.cot) if t]
+    if not targets:
+        return cap
+    longest = max(len(ids) for ids in tokenizer(targets, add_special_tokens=False)["input_ids"])
+    return max(1, min(cap, int(VALID_BUDGET_SLACK * longest) + VALID_BUDGET_EXTRA))
+
+
+def make_validator(cfg: TrainConfig, processor, train_posts, examples=()):
+    """The periodic validation: generation F1 on a fixed subset of the validation split (the first eval_samples),
+    with a budget of validation_budget(examples) new tokens."""
     from mmkp_lib.formats import load_posts
     from mmkp_lib.inference import generate_predictions, score
 
     posts = load_posts(cfg.data, split=cfg.valid_split)[: cfg.eval_samples]
     if not posts:
         raise ValueError(f"{cfg.data}: the {cfg.valid_split!r} split is empty; set eval_every=0 or another valid_split")
+    budget = validation_budget(examples, getattr(processor, "tokenizer", processor), cfg.max_new_tokens)
 
     def validate(model) -> dict[str, float]:
         records = generate_predictions(model, processor, posts, batch_size=cfg.eval_batch_size,
-                                       max_new_tokens=cfg.max_new_tokens)
+                                       max_new_tokens=budget)
         result = score(posts, records, train_posts)
-        out: dict[str, Any] = {"valid_posts": len(posts)}
+        out: dict[str, Any] = {"valid_posts": len(posts), "valid_budget": budget}
         for group in ("all", "present", "absent", "seen", "unseen"):
             for metric in ("f1@1", "f1@3", "f1@M"):
                 if group in result:
@@ -246,7 +267,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, lo
     log(f"model {cfg.model}: {counts['trainable']:,} of {counts['total']:,} parameters trainable"
         + (" (LoRA)" if cfg.lora else ""))
 
-    validator = make_validator(cfg, processor, posts) if cfg.eval_every else None
+    validator = make_validator(cfg, processor, posts, examples) if cfg.eval_every else None
     if replace and main_process:  # every input has loaded: now the old run may go
         runs.remove_run(run, keep=inputs)
     trainer = build_trainer(cfg, model, processor, examples, validator=validator,
