@@ -429,3 +429,31 @@ def test_a_named_build_from_older_settings_is_rebuilt(tmp_path, capsys):
     capsys.readouterr()
     model_folder("tiny-test", cache_dir=tmp_path)  # current now: reused silently
     assert "rebuilding" not in capsys.readouterr().out
+
+
+# ---- language warm-up ---------------------------------------------------------------------------------------------
+
+def test_language_warmup_corpus_keeps_unseen_keyphrases_out_unless_asked():
+    from mmkp_lib.models.language_warmup import LanguageWarmupConfig, corpus_documents, corpus_posts, \
+        reference_keyphrases
+
+    allowed = reference_keyphrases()
+    seen = corpus_posts(LanguageWarmupConfig(n_posts=300, topics="seen"))
+    every = corpus_posts(LanguageWarmupConfig(n_posts=300, topics="all"))
+    assert len(seen) == len(every) == 300
+    assert all(set(p.keyphrases) <= allowed for p in seen)
+    assert any(not set(p.keyphrases) <= allowed for p in every)  # so the rule is not vacuous
+    docs = corpus_documents(LanguageWarmupConfig(n_posts=5, topics="all"))
+    texts = corpus_documents(LanguageWarmupConfig(n_posts=5, topics="all", corpus="text"))
+    assert [d.split("\n")[0] for d in docs] == texts and all(len(d) > len(t) + 40 for d, t in zip(docs, texts))
+    with pytest.raises(ValueError, match="topics must be one of"):
+        LanguageWarmupConfig(topics="some")
+
+
+def test_language_warmup_lowers_the_language_models_loss_and_is_recorded(tmp_path):
+    out = build_tiny(tmp_path / "lm", seed=0, config=TEST_TINY, lm_warmup_steps=40, lm_warmup_topics="all")
+    info = json.loads((out / "build_info.json").read_text())["language_warmup"]
+    assert info["config"]["steps"] == 40 and info["documents"] == 8000
+    assert info["loss_end"] < info["loss_start"] - 1.0
+    plain = build_tiny(tmp_path / "plain", seed=0, config=TEST_TINY)
+    assert "language_warmup" not in json.loads((plain / "build_info.json").read_text())

@@ -133,8 +133,10 @@ def stale_settings(name: str, info: dict) -> dict:
         return {}
     from mmkp_lib.models.tiny import DEFAULT_TINY, TEST_TINY
 
-    # through JSON, as build_info.json holds it (tuples become lists)
-    want = json.loads(json.dumps(asdict(TEST_TINY if name == "tiny-test" else DEFAULT_TINY)))  # smol: tiny's tower
+    from mmkp_lib.models.smol import smol_config
+
+    want = {"tiny-test": TEST_TINY, "tiny": DEFAULT_TINY, "smol": smol_config()}[name]
+    want = json.loads(json.dumps(asdict(want)))  # as build_info.json holds it (tuples become lists)
     have = info.get("config", {})
     return {k: (have.get(k), v) for k, v in want.items() if have.get(k) != v}
 

@@ -80,6 +80,15 @@ def smol_tokenizer(tok):
     return tok
 
 
+def smol_config(warmup_steps: int | None = None):
+    """The TinyConfig a smol build records: the tiny model's tower and image size; no language warm-up (SmolLM2
+    is pretrained). warmup_steps: the vision warm-up's steps (None: the tiny model's)."""
+    from mmkp_lib.models.tiny import DEFAULT_TINY
+
+    cfg = replace(DEFAULT_TINY, lm_warmup_steps=0)
+    return cfg if warmup_steps is None else replace(cfg, warmup_steps=warmup_steps)
+
+
 def build_smol(out_dir: str | os.PathLike, *, seed: int = 0, vision_cache: str | os.PathLike | None = None,
                warmup_steps: int | None = None, warmup_log=print) -> Path:
     """Assemble the tiny VLM layout (warmed-up tower, random projector, SmolLM2-135M-Instruct) and save it to out_dir.
@@ -91,10 +100,10 @@ def build_smol(out_dir: str | os.PathLike, *, seed: int = 0, vision_cache: str |
     import torch
     from transformers import LlamaConfig
 
-    from mmkp_lib.models.tiny import BUILD_THREADS, DEFAULT_TINY, finish_build, make_processor, new_vlm, torch_threads
+    from mmkp_lib.models.tiny import BUILD_THREADS, finish_build, make_processor, new_vlm, torch_threads
 
     t0 = time.time()
-    cfg = DEFAULT_TINY if warmup_steps is None else replace(DEFAULT_TINY, warmup_steps=warmup_steps)
+    cfg = smol_config(warmup_steps)
     raw_tok, lm = load_smol_lm()
     tok = smol_tokenizer(raw_tok)
     processor = make_processor(tok, cfg)

@@ -12,7 +12,7 @@ Layout of the default config (about 2.4M parameters):
     -> 4x4 map = 16 image tokens, in transformers' FastVLM layout (a CNN tower whose last feature map is
     flattened into tokens, MLP projector). GroupNorm, not ResNet's BatchNorm: a row's features do not depend
     on the other rows of its batch, so gradient accumulation, eval-mode scoring and a frozen tower stay exact.
-    Llama 4 layers x 192 (tied embeddings), BPE vocabulary ~2.4k
+    Llama 4 layers x 192 (tied embeddings), BPE vocabulary ~2.4k, language warm-up 300 steps (language_warmup.py)
 The previous default (`vision="siglip"`) is LLaVA with a SigLIP tower: 4 px patches, 64 image tokens.
 """
 from __future__ import annotations
@@ -56,6 +56,9 @@ class TinyConfig:
     warmup_batch: int = 64  # images per warm-up step
     warmup_images: int = 30000  # warm-up training pool (generated once; about 0.8 ms per image)
     warmup_eval: int = 2000  # held-out warm-up images for the reported accuracies
+    lm_warmup_steps: int = 0  # language warm-up optimiser steps; 0 = none (see language_warmup.py)
+    lm_warmup_corpus: str = "text+rationale"  # text+rationale | text
+    lm_warmup_topics: str = "seen"  # seen: only keyphrases of the default benchmark's train split | all
 
     def __post_init__(self):
         if self.vision not in VISION_TOWERS:
@@ -78,6 +81,13 @@ class TinyConfig:
     def image_tokens(self) -> int:
         return (self.image_size // self.image_stride) ** 2
 
+    def lm_warmup(self, seed: int):
+        """The language warm-up's config for this model and seed."""
+        from mmkp_lib.models.language_warmup import LanguageWarmupConfig
+
+        return LanguageWarmupConfig(steps=self.lm_warmup_steps, corpus=self.lm_warmup_corpus,
+                                    topics=self.lm_warmup_topics, seed=seed)
+
     def warmup(self, seed: int):
         """The vision warm-up's config for this model and seed."""
         return WarmupConfig(steps=self.warmup_steps, batch_size=self.warmup_batch, n_images=self.warmup_images,
@@ -87,9 +97,10 @@ class TinyConfig:
 VISION_TOWERS = ("bit", "siglip")
 
 # The report's model: warmed-up tower (see vision_warmup.py for the measurements behind the step count).
-DEFAULT_TINY = TinyConfig(warmup_steps=2000)
+DEFAULT_TINY = TinyConfig(warmup_steps=2000, lm_warmup_steps=300)
 # The default before the cost work: LLaVA + SigLIP (64 image tokens), post-only tokenizer (benchmarks compare).
-PREVIOUS_TINY = replace(DEFAULT_TINY, vision="siglip", tokenizer="v1", vocab_size=2048, warmup_steps=3000)
+PREVIOUS_TINY = replace(DEFAULT_TINY, vision="siglip", tokenizer="v1", vocab_size=2048, warmup_steps=3000,
+                        lm_warmup_steps=0)
 # For tests and smoke runs: builds in about a second, no warm-up.
 TEST_TINY = TinyConfig(
     image_size=16, vision_stem=8, vision_widths=(32, 64), vision_depths=(1, 1), patch_size=4, vision_hidden=32, vision_layers=1,
@@ -239,6 +250,10 @@ def finish_build(out_dir: str | os.PathLike, model, tokenizer, processor, cfg: T
                                           cache_dir=vision_cache, log=warmup_log)
             load_tower_into(model, tower)
             info["vision_warmup"] = metrics
+        if cfg.lm_warmup_steps > 0:
+            from mmkp_lib.models.language_warmup import language_warm_up
+
+            info["language_warmup"] = language_warm_up(model, tokenizer, cfg.lm_warmup(seed), log=warmup_log)
     info["parameters"] = sum(p.numel() for p in model.parameters())
     info["build_seconds"] = round(time.time() - t0, 1)
     save_atomically(Path(out_dir), model, processor, info)
