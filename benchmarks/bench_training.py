@@ -58,8 +58,9 @@ and trim thresholds as `mmkp_lib.training.launch.train` does
 (`pin_malloc_thresholds`); `--default-malloc` leaves glibc's dynamic ones (the
 README says what that costs lagged dyncot).
 
-The targets: project >= TRL samples/s; dyncot lagged within 5% and
-online within 40% of Fine-tune-CoT per epoch.
+The targets: project >= 1.2x TRL samples/s; dyncot lagged within 5% and
+online within 40% of Fine-tune-CoT per epoch; every strategy's peak RSS
+under 2 GB.
 """
 from __future__ import annotations
 
@@ -460,7 +461,7 @@ def report_trl(results: dict[str, list[dict]], out=print) -> dict:
         ratio = mean(a) / mean(b)
         summary[key] = {"ratio": ratio, "per_repeat": paired_ratios(a, b)}
         out(f"   project / TRL samples/s ({label}): {ratio:.3f} (means; per repeat {_fmt(paired_ratios(a, b), 3)})"
-            f"  -> target >= 1.0: {'met' if ratio >= 1.0 else 'MISSED'}")
+            f"  -> target >= 1.2: {'met' if ratio >= 1.2 else 'MISSED'}")
     return summary
 
 

@@ -84,15 +84,19 @@ _NOT_SETTINGS = ("preset", "seed", "seeds")
 
 def experiment_config(params: dict[str, Any], n_seeds: int = 1):
     """The validated ExperimentConfig of an experiment notebook's parameters: `preset`, then every parameter that
-    is an experiment setting and not None; seeds `seed`, `seed + 1`, ... (`n_seeds` of them)."""
+    is an experiment setting and not None; seeds `seed`, `seed + 1`, ... (`n_seeds` of them). The default
+    embedded benchmark is generated first when it is missing (experiment.ensure_data)."""
     from mmkp_lib.experiment.config import ExperimentConfig, setting_names
     from mmkp_lib.training.config import check_int
 
     seed = check_int("seed", params.get("seed", 0), 0, "an integer >= 0 (the first training seed)")
     known = set(setting_names())
     settings = {k: v for k, v in params.items() if k in known and k not in _NOT_SETTINGS and v is not None}
-    return ExperimentConfig.from_settings(params.get("preset"), seeds=tuple(range(seed, seed + n_seeds)),
-                                          **settings).validated()
+    cfg = ExperimentConfig.from_settings(params.get("preset"), seeds=tuple(range(seed, seed + n_seeds)), **settings)
+    from mmkp_lib.experiment import ensure_data
+
+    ensure_data(cfg)  # the design card's `papermill notebooks/04_dyncot.ipynb out.ipynb` on a fresh clone
+    return cfg.validated()
 
 
 def settings_summary(cfg) -> str:

@@ -61,7 +61,9 @@ class ReportConfig:
 
     @property
     def data_dir(self) -> Path:
-        return self.work / ("data/synth-smoke" if self.smoke else "data/synth")
+        from mmkp_lib.experiment.config import DEFAULT_DATA, SMOKE_DATA
+
+        return self.work / (SMOKE_DATA if self.smoke else DEFAULT_DATA)
 
     @property
     def mmkp_dir(self) -> Path:
@@ -97,7 +99,9 @@ def _hash_files(paths: list[Path]) -> str:
 
 
 def synth_sizes(smoke: bool) -> list[str]:
-    return ["--n-train", "300", "--n-valid", "60", "--n-test", "60"] if smoke else []
+    from mmkp_lib.synth.config import SMOKE_SIZES
+
+    return [arg for k, v in SMOKE_SIZES.items() for arg in (f"--{k.replace('_', '-')}", str(v))] if smoke else []
 
 
 def _run_synth(cfg: ReportConfig) -> None:

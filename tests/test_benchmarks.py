@@ -91,7 +91,10 @@ def test_bench_generation_quick(synth, tmp_path):
     assert "batched speed-up per post" in proc.stdout
     import json
 
-    kinds = json.loads(out.read_text())["kinds"]
+    summary = json.loads(out.read_text())
+    kinds = summary["kinds"]
+    assert set(summary["default_vs_previous"]) == {"sft", "cot"} and all(v > 0 for v in
+                                                                         summary["default_vs_previous"].values())
     for kind in ("sft", "cot"):
         for decoder in ("fast", "generate"):
             # the forced outputs are the targets, identical between batched and one-by-one generation, either decoder

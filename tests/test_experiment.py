@@ -267,3 +267,22 @@ def test_evaluation_posts_are_the_ones_the_runs_used(exp):
     all_test, all_train = load_posts(eff.data, split="test"), load_posts(eff.data, split="train")
     assert [p.id for p in test] == [p.id for p in all_test[:eff.test_limit]] and len(test) == min(12, len(all_test))
     assert [p.id for p in train] == [p.id for p in all_train[:eff.limit_train]]
+
+
+def test_the_default_benchmark_is_generated_when_missing_and_no_other_folder_is(tmp_path, monkeypatch):
+    """The design card's `papermill notebooks/04_dyncot.ipynb out.ipynb -p smoke True` on a fresh clone: the
+    notebooks' config step makes data/synth-smoke (data/synth without smoke) instead of stopping."""
+    from mmkp_lib.experiment import ensure_data
+    from mmkp_lib.formats import load_posts
+    from mmkp_lib.notebook import experiment_config
+    from mmkp_lib.training.config import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    cfg = experiment_config({"preset": "report", "smoke": True, "work_dir": str(tmp_path)})
+    assert Path(cfg.effective().data) == tmp_path / "data" / "synth-smoke"
+    assert len(load_posts("data/synth-smoke", split="train")) == 300 and not (tmp_path / "data" / "synth").exists()
+    assert cfg.effective().teacher_cache.endswith("synth-smoke/oracle.jsonl")
+    other = ExperimentConfig.from_settings("report", data="elsewhere", work_dir=str(tmp_path))
+    assert ensure_data(other) == Path("elsewhere") and not Path("elsewhere").exists()
+    with pytest.raises(ConfigError, match="mmkp synth --out elsewhere"):
+        other.validated()

@@ -23,14 +23,14 @@ size, so the comparison is at equal training compute per step; steps and wall
 time are recorded in each run's config.json (`result`, `experiment`).
 """
 from mmkp_lib.experiment.config import PRESETS, SMOKE, ExperimentConfig, bf16_supported, setting_names, smol_installed
-from mmkp_lib.experiment.execute import (AvailableRuns, ensure_available_runs, ensure_models, ensure_run, ensure_runs,
-                                         ensure_teacher)
+from mmkp_lib.experiment.execute import (AvailableRuns, ensure_available_runs, ensure_data, ensure_models, ensure_run,
+                                         ensure_runs, ensure_teacher)
 from mmkp_lib.experiment.plan import (STATUSES, RunSpec, describe, evaluation_posts, main_labels, params_diff, plan,
                                       report_plan, run_name, run_status, run_times, train_config, train_spec,
                                       zero_shot_spec)
 from mmkp_lib.training.config import STRATEGIES
 
 __all__ = ["AvailableRuns", "PRESETS", "SMOKE", "STATUSES", "STRATEGIES", "ExperimentConfig", "RunSpec", "bf16_supported", "describe",
-           "ensure_available_runs", "ensure_models", "ensure_run", "ensure_runs", "ensure_teacher", "evaluation_posts", "main_labels", "params_diff", "plan",
+           "ensure_available_runs", "ensure_data", "ensure_models", "ensure_run", "ensure_runs", "ensure_teacher", "evaluation_posts", "main_labels", "params_diff", "plan",
            "report_plan", "run_name", "run_status", "run_times", "setting_names", "smol_installed", "train_config",
            "train_spec", "zero_shot_spec"]

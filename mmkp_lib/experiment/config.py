@@ -20,6 +20,9 @@ from typing import Any
 
 from mmkp_lib.training.config import ConfigError, Gamma, TrainConfig, check_int, field_names, parse_gamma
 
+DEFAULT_DATA = "data/synth"  # the embedded benchmark (`mmkp synth --out data/synth`); built when missing
+SMOKE_DATA = "data/synth-smoke"  # its smoke-sized version (synth.SMOKE_SIZES)
+
 
 def embedded_training() -> TrainConfig:
     """The training settings of the embedded experiment, the same for every strategy (measured on data/synth with
@@ -47,7 +50,7 @@ _PER_RUN = frozenset({"out", "strategy", "seed", "model_seed", "data", "teacher_
 class ExperimentConfig:
     """The embedded experiment (see the module docstring); `smoke=True` shrinks it for CI."""
 
-    data: str = "data/synth"  # benchmark folder (train/valid/test .jsonl); `mmkp synth --out data/synth`
+    data: str = DEFAULT_DATA  # benchmark folder (train/valid/test .jsonl); made here when it is the default one
     work_dir: str = "."  # where cache/ and runs/ live
     runs_dir: str = ""  # run folders; "" = <work_dir>/runs (smoke: <work_dir>/runs-smoke)
     teacher_backend: str = "oracle"  # whose rationales: oracle (offline, written here) | openai | hf (cache must exist)
@@ -122,16 +125,22 @@ class ExperimentConfig:
             raise ConfigError("teacher_backend", self.teacher_backend, f"one of {', '.join(BACKENDS)}")
         if not isinstance(self.sweep_gammas, tuple) or not all(isinstance(g, Gamma) for g in self.sweep_gammas):
             raise ConfigError("sweep_gammas", self.sweep_gammas, "a list of gammas, e.g. [0.1, 0.4, 'q0.3']")
-        if not Path(self.data).exists():
-            raise ConfigError("data", self.data, f"an existing benchmark folder (make it with `mmkp synth --out {self.data}`)")
+        if not Path(self.data_folder()).exists():
+            raise ConfigError("data", self.data_folder(),
+                              f"an existing benchmark folder (make it with `mmkp synth --out {self.data_folder()}`)")
         return self
+
+    def data_folder(self) -> str:
+        """The benchmark folder used: `data`, except that a smoke experiment on the default folder uses the
+        smoke-sized one (SMOKE_DATA), as `make report SMOKE=1` does."""
+        return SMOKE_DATA if self.smoke and self.data == DEFAULT_DATA else self.data
 
     def effective(self) -> "ExperimentConfig":
         """The config actually run: smoke sizes applied (see SMOKE), paths resolved to absolute ones."""
         cfg = self.updated(SMOKE) if self.smoke else dataclasses.replace(self)
         work = Path(cfg.work_dir).resolve()
         cfg.work_dir = str(work)
-        cfg.data = str(Path(cfg.data).resolve())
+        cfg.data = str(Path(self.data_folder()).resolve())
         cfg.runs_dir = str(Path(cfg.runs_dir).resolve()) if cfg.runs_dir else str(work / ("runs-smoke" if cfg.smoke else "runs"))
         cfg.model_cache = str(Path(cfg.model_cache).resolve()) if cfg.model_cache else str(work / "cache" / "models")
         cfg.teacher_cache = str(Path(cfg.teacher_cache).resolve()) if cfg.teacher_cache else str(self.default_teacher_cache())
@@ -144,7 +153,7 @@ class ExperimentConfig:
     def default_teacher_cache(self) -> Path:
         from mmkp_lib.teacher.cache import default_cache_path
 
-        return default_cache_path(self.data, self.teacher_backend, root=Path(self.work_dir).resolve()).resolve()
+        return default_cache_path(self.data_folder(), self.teacher_backend, root=Path(self.work_dir).resolve()).resolve()
 
     def to_dict(self) -> dict[str, Any]:
         return self.settings()

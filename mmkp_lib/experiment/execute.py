@@ -22,6 +22,24 @@ from mmkp_lib.experiment.config import ExperimentConfig
 from mmkp_lib.experiment.plan import RunSpec, _expected_test_posts, run_status
 
 
+def ensure_data(cfg: ExperimentConfig, log: Callable[[str], None] = print) -> Path:
+    """The experiment's benchmark folder. The default embedded benchmark (DEFAULT_DATA, or SMOKE_DATA with its
+    SMOKE_SIZES in smoke mode) is generated when it is missing (about 15 s; `mmkp synth --out data/synth` does the
+    same); any other missing folder is left for validated() to refuse."""
+    from mmkp_lib.experiment.config import DEFAULT_DATA
+
+    folder = Path(cfg.data_folder())
+    if folder.exists() or cfg.data != DEFAULT_DATA:
+        return folder
+    from mmkp_lib.synth import SMOKE_SIZES, SynthConfig, generate
+
+    sizes = SMOKE_SIZES if cfg.smoke else {}
+    log(f"{display_path(folder)} does not exist: generating the {'smoke-sized ' if cfg.smoke else ''}embedded "
+        f"benchmark there (`mmkp synth --out {display_path(folder)}`)")
+    generate(SynthConfig(**sizes), folder, progress=False)
+    return folder
+
+
 def ensure_teacher(cfg: ExperimentConfig, log: Callable[[str], None] = print) -> Path:
     """The teacher cache with an accepted rationale for every training post used; the oracle writes missing ones.
 

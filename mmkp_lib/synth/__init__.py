@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 # Names are loaded on first use (PEP 562), so `mmkp --help` can read SynthConfig's fields without
 # importing numpy and PIL through draw/generate.
 _EXPORTS = {
-    "config": ("SynthConfig",),
+    "config": ("SynthConfig", "SMOKE_SIZES"),
     "draw": ("draw_image", "sample_object", "shape_polygon"),
     "generate": ("generate", "build_posts", "held_out_pairs", "render_post_image"),
     "samples": ("save_sample_grid",),

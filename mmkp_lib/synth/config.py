@@ -17,6 +17,9 @@ from mmkp_lib.synth.words import COLOURS, SHAPES
 MIN_IMAGE_SIZE = 16  # px; below this the shapes' silhouettes (cross arms, star points) vanish
 
 
+SMOKE_SIZES = {"n_train": 300, "n_valid": 60, "n_test": 60}  # posts per split of a smoke-sized benchmark (CI)
+
+
 @dataclass(frozen=True)
 class SynthConfig:
     # sizes
