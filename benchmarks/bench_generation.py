@@ -31,6 +31,11 @@ through the same targets.
 
 Target: batched at batch 32 at least 8x faster per post than one-by-one (`--json` writes
 `speedup_batch32` = {"sft": ..., "cot": ...} for the fast decoder).
+
+Last, the same posts and target texts are generated batched (fast decoder) by
+the previous default model (SigLIP tower with 64 image tokens, v1 tokenizer:
+longer prompts and longer CoT outputs) and the default / previous posts/s
+ratio is printed per kind (`default_vs_previous` in the JSON).
 """
 from __future__ import annotations
 
@@ -125,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--decoders", default="fast,generate",
                     help="greedy decoders measured: fast (the project's loop, the default in inference) and/or "
                          "generate (transformers' model.generate, the previous default)")
+    ap.add_argument("--no-previous", action="store_true",
+                    help="skip the comparison with the previous default model (SigLIP, 64 image tokens, v1 tokenizer)")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
     if args.quick:
@@ -200,8 +207,36 @@ def main(argv: list[str] | None = None) -> int:
                                   "one_by_one_ms_per_post": 1000 * s, "ratio": ratio, "generate_ratio": gs / gb,
                                   "identical": same, "exact": exact, "posts": len(posts),
                                   "times": times, "generate_seconds": gen_s}
+    if not args.no_previous:
+        summary["default_vs_previous"] = compare_previous(args, model_dir, model, processor, posts, texts, kinds)
     end_summary(summary, args.json)
     return 0
+
+
+def compare_previous(args, model_dir: Path, model, processor, posts, texts: dict, kinds: list[str]) -> dict:
+    """Batched generation (fast decoder) of the same posts and target texts with the default model and with the
+    previous default (SigLIP tower, 64 image tokens, v1 tokenizer); per kind, posts/s default / previous."""
+    from mmkp_lib.models import load_model
+
+    previous_dir = ensure_model(model_dir.with_name(model_dir.name.replace("tiny", "tiny-previous", 1)), args.quick,
+                                previous=True)
+    old_model, old_processor = load_model(str(previous_dir))
+    print(f"default model against the previous one ({previous_dir.name}), batch {args.batch_size}, fast decoder:")
+    out = {}
+    for kind in kinds:
+        per_post = {}
+        for name, (m, proc) in {"default": (model, processor), "previous": (old_model, old_processor)}.items():
+            targets = target_ids(proc.tokenizer, texts[kind])
+            if args.max_target_tokens:
+                targets = [t[: args.max_target_tokens] for t in targets]
+            max_new = max(len(t) for t in targets) + 2
+            generate(m, proc, posts[:2], targets[:2], 2, max_new)  # warm-up
+            per_post[name] = statistics.median(generate(m, proc, posts, targets, args.batch_size, max_new)[1]
+                                               for _ in range(args.repeats)) / len(posts)
+        out[kind] = per_post["previous"] / per_post["default"]
+        print(f"  {kind}: default {1000 * per_post['default']:.1f} ms/post, previous {1000 * per_post['previous']:.1f} "
+              f"ms/post -> default / previous posts/s {out[kind]:.2f}x", flush=True)
+    return out
 
 
 if __name__ == "__main__":
