@@ -127,15 +127,15 @@ def end_summary(summary: dict, json_path: str | None) -> None:
 # ---------------------------------------------------------------- model and data
 
 def ensure_model(folder: Path, quick: bool, previous: bool = False) -> Path:
-    """The real `tiny` architecture without warm-up (or TEST_TINY for --quick), built once into `folder`;
+    """The real `tiny` architecture without its warm-ups (or TEST_TINY for --quick), built once into `folder`;
     `previous`: the default before the cost work (PREVIOUS_TINY: SigLIP tower, 64 image tokens, v1 tokenizer)."""
     from mmkp_lib.models import DEFAULT_TINY, TEST_TINY, build_tiny
     from mmkp_lib.models.tiny import PREVIOUS_TINY, read_build_info
 
-    cfg = replace(TEST_TINY if quick else DEFAULT_TINY, warmup_steps=0)
+    cfg = replace(TEST_TINY if quick else DEFAULT_TINY, warmup_steps=0, lm_warmup_steps=0)  # warm-ups: weights, not speed
     if previous:
         cfg = replace(cfg, vision="siglip", tokenizer="v1", vocab_size=PREVIOUS_TINY.vocab_size) if quick else \
-            replace(PREVIOUS_TINY, warmup_steps=0)
+            replace(PREVIOUS_TINY, warmup_steps=0, lm_warmup_steps=0)
     info = read_build_info(folder)
     if info is None or info.get("config") != json.loads(json.dumps(asdict(cfg))):  # none yet, or an older build
         print(f"building the {'TEST_TINY' if quick else 'tiny'} architecture (no vision warm-up) into {folder} ...",
