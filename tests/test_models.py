@@ -455,5 +455,7 @@ def test_language_warmup_lowers_the_language_models_loss_and_is_recorded(tmp_pat
     info = json.loads((out / "build_info.json").read_text())["language_warmup"]
     assert info["config"]["steps"] == 40 and info["documents"] == 8000
     assert info["loss_end"] < info["loss_start"] - 1.0
+    saved = json.loads((out / "tokenizer.json").read_text())
+    assert saved["truncation"] is None and saved["padding"] is None  # the warm-up left the tokenizer as built
     plain = build_tiny(tmp_path / "plain", seed=0, config=TEST_TINY)
     assert "language_warmup" not in json.loads((plain / "build_info.json").read_text())

@@ -108,8 +108,9 @@ def language_warm_up(model, tokenizer, cfg: LanguageWarmupConfig = LanguageWarmu
     t0 = time.time()
     docs = corpus_documents(cfg)
     eos = tokenizer.eos_token or ""
-    ids = tokenizer([d + eos for d in docs], add_special_tokens=False, truncation=True,
-                    max_length=cfg.max_length)["input_ids"]
+    # cut by hand: truncation=True would switch truncation on in the fast tokenizer's backend for good, and the
+    # build would save the tokenizer that way
+    ids = [row[: cfg.max_length] for row in tokenizer([d + eos for d in docs], add_special_tokens=False)["input_ids"]]
     t_data = time.time() - t0
     torch.manual_seed(cfg.seed)
     params = [p for p in model.parameters() if p.requires_grad]
