@@ -296,7 +296,10 @@ def dyncot_decisions(decisions: pd.DataFrame, gamma) -> Figure:
         thirds = pd.cut(decisions["step"], bins=3, labels=["first third of steps", "middle third", "last third"])
         dec = decisions.assign(phase=thirds, log_loss=np.log10(decisions["sft_loss"].clip(lower=1e-4)))
         sns.histplot(data=dec, x="log_loss", hue="phase", element="step", stat="density", common_norm=False, ax=ax)
-        line = gamma.value if gamma.kind == "loss" else dec[dec["cot"]].groupby("step")["sft_loss"].max().median()
+        if gamma.kind == "random":  # no threshold: the coin ignores the loss
+            line = float("nan")
+        else:
+            line = gamma.value if gamma.kind == "loss" else dec[dec["cot"]].groupby("step")["sft_loss"].max().median()
         if line == line:  # NaN when a quantile switched nothing
             ax.axvline(np.log10(line), color="k", ls="--",
                        label=f"γ = {gamma}" + (" (median threshold)" if gamma.kind == "quantile" else ""))

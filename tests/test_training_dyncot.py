@@ -80,3 +80,28 @@ def test_lagged_quantile_threshold_is_fixed_per_epoch_and_survives_a_state_round
         assert s.decide([2, 3], [True, True], epoch=1).tolist() == [False, True]
     # next epoch: a new threshold from the stored losses {0: 0.05, 1: 0.1, 2: 0.3, 3: 0.2} -> 0.1
     assert st.decide([0, 1, 2, 3], [True] * 4, epoch=2).tolist() == [True, True, False, False]
+
+
+def test_a_random_share_ignores_the_loss_and_is_fixed_by_sample_and_step():
+    """gamma "r0.3" (thought dropout): about 30% of the visits with a rationale go to CoT, whatever their loss,
+    the same coin for the same (sample, step), never a sample without a rationale."""
+    from mmkp_lib.training.config import parse_gamma
+    from mmkp_lib.training.dyncot import DynCotState, choose_cot
+
+    g = parse_gamma("r0.3")
+    assert (g.kind, g.value, str(g), g.to_json()) == ("random", 0.3, "r0.3", "r0.3")
+    n = 4000
+    a, b = DynCotState("r0.3", "online"), DynCotState("r0.3", "online")
+    low, high = [0.01] * n, [9.0] * n
+    has = [i % 4 != 0 for i in range(n)]
+    use_low = a.decide(range(n), has, low, step=7)
+    use_high = b.decide(range(n), has, high, step=7)
+    assert torch.equal(use_low, use_high)  # the loss plays no part
+    assert not any(u for u, h in zip(use_low.tolist(), has) if not h)
+    share = float(use_low[torch.tensor(has)].float().mean())
+    assert 0.27 < share < 0.33
+    assert not torch.equal(use_low, a.decide(range(n), has, low, step=8))  # a new coin each step
+    with pytest.raises(ValueError, match="drawn per visit"):
+        choose_cot([0.1], "r0.3")
+    with pytest.raises(Exception, match="random share"):
+        parse_gamma("r1.5")

@@ -142,7 +142,7 @@ def share_switched(run: Run) -> float:
 def gamma_sweep(runs: Sequence[Run], scores: Mapping[str, PostScores], metrics: Sequence[str] = ("f1@1", "f1@M"),
                 groups: Sequence[str] = ("all", "unseen")) -> pd.DataFrame:
     """A row per Dynamic CoT run (strategy "dyncot" with a gamma): gamma (as configured), gamma_kind
-    ("loss"/"quantile"), gamma_value, "<metric>_<group>" F1 columns, mean think tokens per post, the share
+    ("loss"/"quantile"/"random"), gamma_value, "<metric>_<group>" F1 columns, mean think tokens per post, the share
     of test posts reasoned on, and share_switched (training samples given the CoT target)."""
     rows = []
     for run in check_runs(runs):
@@ -153,7 +153,7 @@ def gamma_sweep(runs: Sequence[Run], scores: Mapping[str, PostScores], metrics: 
         result = aggregate(scores[run.name])
         kind, value = gamma_sort_key(run.gamma)
         row = {"run": run.name, "label": run.label, "seed": run.seed, "gamma": run.gamma,
-               "gamma_kind": "quantile" if kind == 2 else "loss", "gamma_value": value}
+               "gamma_kind": {2: "quantile", 3: "random"}.get(kind, "loss"), "gamma_value": value}
         for g in groups:
             for m in metrics:
                 row[f"{m}_{g}"] = result[g][m] if g in result and result[g][m] is not None else float("nan")
@@ -165,7 +165,8 @@ def gamma_sweep(runs: Sequence[Run], scores: Mapping[str, PostScores], metrics: 
     out = pd.DataFrame(rows)
     if out.empty:
         return out
-    return out.sort_values(["gamma_kind", "gamma_value", "seed"], key=lambda s: s.map({"loss": 0, "quantile": 1})
+    return out.sort_values(["gamma_kind", "gamma_value", "seed"], key=lambda s: s.map({"loss": 0, "quantile": 1,
+                                                                                      "random": 2})
                            if s.name == "gamma_kind" else s).reset_index(drop=True)
 
 

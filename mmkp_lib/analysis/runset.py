@@ -147,14 +147,15 @@ def label_order(label: str, strategy: str, gamma: str | None = None) -> tuple:
 
 
 def gamma_sort_key(gamma: str | None) -> tuple[int, float]:
-    """Loss thresholds ascending, then quantile settings ("q0.3") ascending; None first, unparseable last."""
+    """Loss thresholds ascending, then quantile settings ("q0.3"), then random shares ("r0.3"), each ascending;
+    None first, unparseable last."""
     if gamma is None:
         return (0, 0.0)
     try:
         g = parse_gamma(gamma)
     except ConfigError:
-        return (3, 0.0)
-    return (2 if g.kind == "quantile" else 1, g.value)
+        return (4, 0.0)
+    return ({"loss": 1, "quantile": 2, "random": 3}[g.kind], g.value)
 
 
 def labels_in_order(runs: Sequence[Run]) -> list[str]:

@@ -24,6 +24,7 @@ from typing import Any
 STRATEGIES = ("sft", "cot", "multitask", "dyncot")
 SCORINGS = ("online", "lagged")
 _QUANTILE = re.compile(r"^q(\d*\.?\d+)$")
+_RANDOM = re.compile(r"^r(\d*\.?\d+)$")
 
 
 class ConfigError(ValueError):
@@ -36,17 +37,19 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Gamma:
-    """The Dynamic CoT threshold: a fixed loss (`kind="loss"`) or a quantile of losses (`kind="quantile"`)."""
+    """The Dynamic CoT rule: a fixed loss threshold (`kind="loss"`), a quantile of losses (`kind="quantile"`), or
+    the control without a gate (`kind="random"`: each visit of a sample with a rationale is trained on its CoT
+    target with probability `value`, whatever its loss: the "thought dropout" of TON, Wang et al. 2025)."""
 
-    kind: str  # "loss" | "quantile"
+    kind: str  # "loss" | "quantile" | "random"
     value: float
 
     def __str__(self) -> str:
-        return f"q{self.value:g}" if self.kind == "quantile" else f"{self.value:g}"
+        return {"quantile": "q", "random": "r"}.get(self.kind, "") + f"{self.value:g}"
 
     def to_json(self) -> float | str:
-        """What config.json records: the loss as a number (0.4), a quantile as its string ("q0.3")."""
-        return str(self) if self.kind == "quantile" else self.value
+        """What config.json records: the loss as a number (0.4), the others as their string ("q0.3", "r0.3")."""
+        return self.value if self.kind == "loss" else str(self)
 
 
 def check_int(name: str, value: Any, low: int, allowed: str | None = None) -> int:
@@ -65,7 +68,7 @@ def parse_gamma(gamma: float | int | str | Gamma) -> Gamma:
     if isinstance(gamma, Gamma):
         return gamma
     if isinstance(gamma, bool):
-        raise ConfigError("gamma", gamma, "a positive loss (e.g. 0.4) or a quantile string 'qX' with 0 <= X <= 1 (e.g. 'q0.3')")
+        raise ConfigError("gamma", gamma, "a positive loss (e.g. 0.4), a quantile string 'qX' with 0 <= X <= 1 (e.g. 'q0.3') or a random share 'rX' (e.g. 'r0.3')")
     if isinstance(gamma, (int, float)):
         if not math.isfinite(gamma) or gamma <= 0:
             raise ConfigError("gamma", gamma, "a loss threshold must be a finite number > 0 (cross-entropy is >= 0, "
@@ -79,11 +82,18 @@ def parse_gamma(gamma: float | int | str | Gamma) -> Gamma:
             if not 0.0 <= q <= 1.0:
                 raise ConfigError("gamma", gamma, "a quantile 'qX' needs 0 <= X <= 1 (q0.3 switches the 30% lowest-loss samples)")
             return Gamma("quantile", q)
+        m = _RANDOM.match(text)
+        if m:
+            r = float(m.group(1))
+            if not 0.0 <= r <= 1.0:
+                raise ConfigError("gamma", gamma, "a random share 'rX' needs 0 <= X <= 1 (r0.3 trains 30% of the "
+                                                  "visits on the CoT target, chosen at random)")
+            return Gamma("random", r)
         try:
             return parse_gamma(float(text))  # "0.4" from a CLI or papermill
         except ValueError:
             pass
-    raise ConfigError("gamma", gamma, "a positive loss (e.g. 0.4) or a quantile string 'qX' with 0 <= X <= 1 (e.g. 'q0.3')")
+    raise ConfigError("gamma", gamma, "a positive loss (e.g. 0.4), a quantile string 'qX' with 0 <= X <= 1 (e.g. 'q0.3') or a random share 'rX' (e.g. 'r0.3')")
 
 
 # TrainConfig fields that change no trained number: a run may resume, or be reused, with other values of these

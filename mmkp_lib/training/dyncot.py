@@ -25,6 +25,12 @@ work) switches the round(X * n) lowest-loss samples among those that have a
 CoT target: n is the accumulated batch (all micro-batches of one optimizer
 step) for online scoring; for lagged scoring the threshold is set once per
 epoch from every sample's stored loss when the epoch begins.
+
+gamma as a random share "rX" is the control without a gate ("thought dropout",
+TON, Wang et al. 2025): each visit of a sample with a CoT target is trained on
+it with probability X, drawn from (sample, step) alone, whatever its loss; run
+at the share Dynamic CoT's gamma switched, it says whether choosing by loss
+matters. Losses are still scored and logged, so the two can be compared.
 """
 from __future__ import annotations
 
@@ -53,6 +59,8 @@ def choose_cot(sft_losses: Sequence[float] | torch.Tensor, gamma: float | str | 
     (default: `sft_losses` itself, i.e. the batch); ties at the threshold all switch.
     """
     g = parse_gamma(gamma)
+    if g.kind == "random":
+        raise ValueError(f"gamma {g}: a random share is drawn per visit (visit_draw), not from losses")
     losses = torch.as_tensor(sft_losses, dtype=torch.float64).detach().cpu().reshape(-1)
     known = ~torch.isnan(losses)
     if g.kind == "loss":
@@ -73,6 +81,14 @@ def answer_losses(logits: torch.Tensor, labels: torch.Tensor, score_mask: torch.
                                             reduction="none").view(targets.shape)
     n = mask.sum(1)
     return torch.where(n > 0, (tok * mask).sum(1) / n.clamp(min=1), torch.full_like(n, float("nan")))
+
+
+def visit_draw(index: int, step: int) -> float:
+    """A uniform draw in [0, 1) fixed by (sample index, optimizer step): the random share's coin, the same in a
+    resumed run and in every process."""
+    import random
+
+    return random.Random(f"mmkp-thought-dropout|{index}|{step}").random()
 
 
 class DynCotState:
@@ -111,7 +127,10 @@ class DynCotState:
         else:
             losses = [self.last_sft_loss.get(i, math.nan) for i in indices]
         eligible = [x if h else math.nan for x, h in zip(losses, has_cot)]
-        if self.gamma.kind == "quantile" and self.scoring == "lagged":
+        if self.gamma.kind == "random":
+            use = torch.tensor([h and visit_draw(i, step) < self.gamma.value for i, h in zip(indices, has_cot)],
+                               dtype=torch.bool)
+        elif self.gamma.kind == "quantile" and self.scoring == "lagged":
             threshold = self._epoch_threshold(epoch)
             use = torch.tensor([x <= threshold for x in eligible], dtype=torch.bool)  # NaN compares False
         else:
