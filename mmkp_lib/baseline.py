@@ -112,3 +112,55 @@ def train_baseline(train: Sequence[Post], config: BaselineConfig | None = None) 
     weight = torch.sparse.mm(x.t().coalesce(), target)  # each label's column: the sum of its posts' vectors
     weight /= weight.norm(dim=0, keepdim=True).clamp_min(1e-12)
     return KeyphraseClassifier(features, idf, labels, weight, config)
+
+
+def predict_baseline_run(data: str, out, *, split: str = "test", train_split: str = "train",
+                         config: BaselineConfig | None = None) -> dict:
+    """Fit the baseline on `train_split` of `data`, predict `split`, and write a run folder like any other row's
+    (config.json kind "baseline", predictions.jsonl, metrics.json), so the evaluator, `mmkp evaluate` and the
+    analysis read it unchanged. Returns the metrics.
+
+        mmkp baseline --data data/synth --out runs/baseline
+        mmkp baseline --data data/mmkp --out runs/mmkp-baseline    # MMKP: text + OCR + image attributes
+    """
+    import dataclasses
+    import time
+
+    from mmkp_lib import runs
+    from mmkp_lib.formats import load_posts
+    from mmkp_lib.inference import score
+
+    config = config or BaselineConfig()
+    out = runs.check_out_folder(out)
+    if runs.path(out, runs.CONFIG).is_file() and runs.read_config(out).get("kind") not in ("baseline", None):
+        raise runs.RunFolderError(f"{out}: holds a {runs.read_config(out).get('kind')!r} run; the baseline would "
+                                  f"replace its config.json: choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not runs.is_run(out):
+        raise runs.RunFolderError(f"{out}: holds files but is not a run folder made by mmkp (no {runs.RUN_MARKER}); "
+                                  f"choose a new or empty --out")
+    train, posts = load_posts(data, split=train_split), load_posts(data, split=split)
+    if not posts:
+        raise ValueError(f"{data}: the {split!r} split is empty: nothing to predict")
+    t0 = time.perf_counter()
+    model = train_baseline(train, config)
+    t_fit = time.perf_counter() - t0
+    predicted = model.predict(posts)
+    t_predict = time.perf_counter() - t0 - t_fit
+    runs.write_config(out, {"strategy": "baseline", "data": data, "split": split, "train_split": train_split,
+                            **dataclasses.asdict(config)}, kind="baseline", seed=0,
+                      extra={"result": {"train_seconds": round(t_fit, 3), "predict_seconds": round(t_predict, 3),
+                                        "features": len(model.features), "labels": len(model.labels)}})
+    per_post = t_predict / len(posts)
+    records = [{"id": p.id, "raw": "; ".join(predicted[p.id]), "keyphrases": predicted[p.id], "reasoned": False,
+                "think_tokens": 0, "answer_tokens": 0, "generated_tokens": 0, "stopped": True, "parse_error": None,
+                "generation_s": round(per_post, 6)} for p in posts]
+    pred_name, metrics_name = runs.prediction_files(split)
+    tmp = out / (pred_name + ".tmp")  # written whole, then renamed: a kill leaves the old file or none
+    tmp.unlink(missing_ok=True)
+    runs.append_jsonl(tmp, records)
+    tmp.replace(out / pred_name)
+    metrics = score(posts, records, train)
+    metrics.update({"split": split, "predicted_with": {"split": split, "posts": len(posts), "data": data,
+                                                       "baseline": dataclasses.asdict(config)}})
+    runs.write_json(out / metrics_name, metrics)
+    return metrics

@@ -15,7 +15,7 @@ import importlib
 import sys
 
 # Order shown in `mmkp --help`: the pipeline's order.
-SUBCOMMANDS = ("data", "synth", "convert", "overlap", "resplit", "teacher", "train", "predict", "evaluate")
+SUBCOMMANDS = ("data", "synth", "convert", "overlap", "resplit", "teacher", "train", "predict", "evaluate", "baseline")
 
 
 def build_parser() -> argparse.ArgumentParser:
