@@ -131,13 +131,7 @@ def predict_baseline_run(data: str, out, *, split: str = "test", train_split: st
     from mmkp_lib.inference import score
 
     config = config or BaselineConfig()
-    out = runs.check_out_folder(out)
-    if runs.path(out, runs.CONFIG).is_file() and runs.read_config(out).get("kind") not in ("baseline", None):
-        raise runs.RunFolderError(f"{out}: holds a {runs.read_config(out).get('kind')!r} run; the baseline would "
-                                  f"replace its config.json: choose another --out")
-    if out.is_dir() and any(out.iterdir()) and not runs.is_run(out):
-        raise runs.RunFolderError(f"{out}: holds files but is not a run folder made by mmkp (no {runs.RUN_MARKER}); "
-                                  f"choose a new or empty --out")
+    out = runs.check_writable_run(out, "baseline", "the baseline")
     train, posts = load_posts(data, split=train_split), load_posts(data, split=split)
     if not posts:
         raise ValueError(f"{data}: the {split!r} split is empty: nothing to predict")

@@ -297,13 +297,7 @@ def predict_zero_shot(model_name: str, *, data: str, out: str | Path, split: str
     """
     from mmkp_lib.models import load_model
 
-    out = runs.check_out_folder(out)
-    if runs.path(out, runs.CONFIG).is_file() and runs.read_config(out).get("kind") not in ("zero-shot", None):
-        raise runs.RunFolderError(f"{out}: holds a {runs.read_config(out).get('kind')!r} run; zero-shot predictions "
-                                  f"would replace its config.json: choose another --out")
-    if out.is_dir() and any(out.iterdir()) and not runs.is_run(out):
-        raise runs.RunFolderError(f"{out}: holds files but is not a run folder made by mmkp (no {runs.RUN_MARKER}); "
-                                  f"choose a new or empty --out")
+    out = runs.check_writable_run(out, "zero-shot", "zero-shot predictions")
     posts = _posts_to_predict(data, split, limit)
     device, dtype = _device_and_dtype()
     model, processor = load_model(model_name, seed=model_seed, cache_dir=model_cache, max_pixels=max_pixels,

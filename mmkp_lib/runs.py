@@ -104,6 +104,20 @@ def is_run(run: str | os.PathLike) -> bool:
     return (Path(run) / RUN_MARKER).is_file()
 
 
+def check_writable_run(out: str | os.PathLike, kind: str, what: str) -> Path:
+    """`out` as a Path when a run of `kind` may be written there: new, empty, or already a `kind` run. A run of
+    another kind, or a folder with files mmkp did not make, is refused (RunFolderError naming it); `what` is
+    the thing that would be written ("zero-shot predictions", "the baseline")."""
+    out = check_out_folder(out)
+    if path(out, CONFIG).is_file() and read_config(out).get("kind") not in (kind, None):
+        raise RunFolderError(f"{out}: holds a {read_config(out).get('kind')!r} run; {what} would replace its "
+                             f"config.json: choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not is_run(out):
+        raise RunFolderError(f"{out}: holds files but is not a run folder made by mmkp (no {RUN_MARKER}); "
+                             f"choose a new or empty --out")
+    return out
+
+
 def check_out_folder(run: str | os.PathLike, flag: str = "--out") -> Path:
     """`run` as a Path, or RunFolderError when it exists and is not a folder (a file cannot hold a run)."""
     run = Path(run)

@@ -284,3 +284,15 @@ def test_sample_grid_draws_the_requested_posts(small, tmp_path):
         assert im.size[0] == 3 * 300
         # Each cell starts with a post image: its top-left pixel is the image's (upscaled) pixel, not white.
         assert im.getpixel((8 + 300, 8)) != (255, 255, 255)
+
+
+def test_the_package_names_stay_functions_whichever_is_loaded_first():
+    """`from mmkp_lib.synth import generate` is the function even after another name of its submodule was loaded
+    first (importing mmkp_lib.synth.generate binds the package attribute `generate` to the submodule)."""
+    import subprocess
+    import sys
+
+    code = ("from mmkp_lib.synth import build_posts\nfrom mmkp_lib.synth import generate\n"
+            "import sys\nassert callable(generate) and generate is sys.modules['mmkp_lib.synth.generate'].generate")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

@@ -62,7 +62,7 @@ class LanguageWarmupConfig:
 def reference_keyphrases() -> set[str]:
     """The keyphrases of the default embedded benchmark's training split (`mmkp synth`'s defaults)."""
     from mmkp_lib.synth import SynthConfig
-    from mmkp_lib.synth.generate import build_posts
+    from mmkp_lib.synth import build_posts
 
     reference, _ = build_posts(SynthConfig(), "unused")  # images are not drawn: texts and keyphrases only
     return {k for p in reference["train"] for k in p.keyphrases}
@@ -71,7 +71,7 @@ def reference_keyphrases() -> set[str]:
 def corpus_posts(cfg: LanguageWarmupConfig):
     """cfg.n_posts training posts of the corpus benchmark that pass the topic rule, in the benchmark's order."""
     from mmkp_lib.synth import SynthConfig
-    from mmkp_lib.synth.generate import build_posts
+    from mmkp_lib.synth import build_posts
 
     allowed = reference_keyphrases() if cfg.topics == "seen" else None
     n_train = max(cfg.n_posts, 200)  # the generator needs a few hundred posts to find valid/test topics
@@ -105,6 +105,8 @@ def language_warm_up(model, tokenizer, cfg: LanguageWarmupConfig = LanguageWarmu
     the training loss at the start and end, seconds, the corpus size and the config."""
     import torch
 
+    from mmkp_lib.models.vision_warmup import ramp_cosine
+
     t0 = time.time()
     docs = corpus_documents(cfg)
     eos = tokenizer.eos_token or ""
@@ -115,12 +117,6 @@ def language_warm_up(model, tokenizer, cfg: LanguageWarmupConfig = LanguageWarmu
     torch.manual_seed(cfg.seed)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-    def lr_at(step: int) -> float:
-        if step < cfg.ramp_steps:
-            return cfg.lr * (step + 1) / cfg.ramp_steps
-        progress = (step - cfg.ramp_steps) / max(1, cfg.steps - cfg.ramp_steps)
-        return cfg.lr * 0.5 * (1 + math.cos(math.pi * progress))
 
     gen = torch.Generator().manual_seed(cfg.seed)
     order, pos = torch.randperm(len(ids), generator=gen).tolist(), 0
@@ -141,7 +137,7 @@ def language_warm_up(model, tokenizer, cfg: LanguageWarmupConfig = LanguageWarmu
             attention[i, :len(r)] = 1
         labels = input_ids.masked_fill(attention == 0, -100)
         for g in opt.param_groups:
-            g["lr"] = lr_at(step)
+            g["lr"] = ramp_cosine(step, peak=cfg.lr, ramp_steps=cfg.ramp_steps, steps=cfg.steps)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
             loss = model(input_ids=input_ids, attention_mask=attention, labels=labels).loss
         opt.zero_grad(set_to_none=True)

@@ -68,6 +68,14 @@ class WarmupConfig:
     seed: int = 0
 
 
+def ramp_cosine(step: int, *, peak: float, ramp_steps: int, steps: int) -> float:
+    """The warm-ups' learning rate at `step` (0-based): a linear ramp to `peak` over ramp_steps, then cosine to 0."""
+    if step < ramp_steps:
+        return peak * (step + 1) / ramp_steps
+    progress = (step - ramp_steps) / max(1, steps - ramp_steps)
+    return peak * 0.5 * (1 + math.cos(math.pi * progress))
+
+
 def label_names(cfg: WarmupConfig = WarmupConfig()) -> dict[str, tuple[str, ...]]:
     """The classes the heads predict: the first n_colours colours, first n_shapes shapes, every scene."""
     from mmkp_lib.synth import COLOURS, SCENES, SHAPES
@@ -197,12 +205,6 @@ def warm_up_vision_tower(vision_config, image_processor, cfg: WarmupConfig = War
     before = accuracy(net, eval_pixels, eval_labels)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
-    def lr_at(step: int) -> float:
-        if step < cfg.ramp_steps:
-            return cfg.lr * (step + 1) / cfg.ramp_steps
-        progress = (step - cfg.ramp_steps) / max(1, cfg.steps - cfg.ramp_steps)
-        return cfg.lr * 0.5 * (1 + math.cos(math.pi * progress))
-
     gen = torch.Generator().manual_seed(cfg.seed)
     order = torch.randperm(len(pixels), generator=gen)
     pos, t1, loss_sum = 0, time.time(), 0.0
@@ -213,7 +215,7 @@ def warm_up_vision_tower(vision_config, image_processor, cfg: WarmupConfig = War
         idx = order[pos:pos + cfg.batch_size]
         pos += cfg.batch_size
         for g in opt.param_groups:
-            g["lr"] = lr_at(step)
+            g["lr"] = ramp_cosine(step, peak=cfg.lr, ramp_steps=cfg.ramp_steps, steps=cfg.steps)
         out = net(pixels[idx].float())
         loss = sum(torch.nn.functional.cross_entropy(out[k], labels[idx, j]) for j, k in enumerate(LABELS))
         opt.zero_grad(set_to_none=True)

@@ -39,9 +39,12 @@ __all__ = list(_MODULE_OF)
 def __getattr__(name: str):
     if name not in _MODULE_OF:
         raise AttributeError(f"module 'mmkp_lib.synth' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"mmkp_lib.synth.{_MODULE_OF[name]}"), name)
-    globals()[name] = value
-    return value
+    module = importlib.import_module(f"mmkp_lib.synth.{_MODULE_OF[name]}")
+    # Every name of that module at once: importing mmkp_lib.synth.generate also binds the package attribute
+    # `generate` to the submodule, which would otherwise shadow the function of the same name from then on.
+    for exported in _EXPORTS[_MODULE_OF[name]]:
+        globals()[exported] = getattr(module, exported)
+    return globals()[name]
 
 
 def __dir__() -> list[str]:
