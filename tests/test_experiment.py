@@ -119,7 +119,7 @@ def test_ensure_run_reuses_predicts_resumes_and_retrains(exp):
     # Another learning rate under the same name: the old run is replaced, not reused.
     other = RunSpec(**{**spec.to_dict(), "train": {**spec.train, "lr": 1e-3}})
     status, why = run_status(other)
-    assert status == "retrain" and "'lr': (0.0005, 0.001)" in why
+    assert status == "retrain" and f"'lr': ({spec.train['lr']}, 0.001)" in why
     ensure_run(other, log=lambda m: None)
     assert runs.read_config(run)["params"]["lr"] == 1e-3 and run_status(other)[0] == "complete"
     assert run_status(spec)[0] == "retrain"

@@ -31,7 +31,8 @@ def embedded_training() -> TrainConfig:
         model="tiny",  # student: tiny | smol | hub id | local folder
         max_steps=400,  # optimizer steps, the same for every strategy
         batch_size=32,  # samples per optimizer step (one micro-batch)
-        lr=5e-4,  # peak AdamW learning rate (cosine decay, 5% warm-up)
+        lr=2e-3,  # peak AdamW learning rate (cosine decay, 5% warm-up); with the language warm-up, seed 0, 64 valid
+        # posts, 400 steps: SFT F1@M 89.0 (88.2 at step 300), CoT 79.3 (79.7); at 5e-4: 86.8 (85.3), CoT 73.5 (66.7)
         eval_every=50,  # optimizer steps between validation F1 points (learning curves); 0 = off
         eval_samples=64,  # validation posts generated at each point
         max_new_tokens=400,  # generation budget (reasoning + answer), validation and test; oracle CoT targets: p99 342
