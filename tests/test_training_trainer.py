@@ -266,15 +266,15 @@ libc.malloc.restype = ctypes.c_void_p
 if sys.argv[1] == "pin":
     assert pin_malloc_thresholds()
 before = libc.mallinfo2().hblks
-small = libc.malloc(2 << 20)  # under the pinned threshold: from the heap once pinned
-large = libc.malloc(8 << 20)  # over it: mmapped either way
+small = libc.malloc(16 << 20)  # under the pinned threshold: from the heap once pinned
+large = libc.malloc(48 << 20)  # over it: mmapped either way
 print(libc.mallinfo2().hblks - before)
 """
 
 
 def test_training_pins_the_malloc_thresholds():
-    """A 2 MiB block is mmapped under glibc's default threshold (128 KiB) and taken from the heap once train() has
-    pinned it (4 MiB; the lagged-dyncot slowdown of benchmarks/README.md); an 8 MiB block is mmapped either way."""
+    """A 16 MiB block is mmapped under glibc's default threshold (128 KiB) and taken from the heap once train() has
+    pinned it (32 MiB; the lagged-dyncot slowdown of benchmarks/README.md); a 48 MiB block is mmapped either way."""
     import subprocess
     import sys
 
