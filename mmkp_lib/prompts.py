@@ -48,14 +48,22 @@ def cot_target(think: str, keyphrases: list[str]) -> str:
     return f"{THINK_OPEN}{think.strip()}{THINK_CLOSE}{ANSWER_OPEN}{sft_target(keyphrases)}{ANSWER_CLOSE}"
 
 
+_LIST_MARKER = re.compile(r"^(?:\d{1,2}[.)]|[-*\u2022])\s+")  # "1. ", "2) ", "- ", "* ", "• "
+_LABEL = re.compile(r"^(?:key ?phrases?|hashtags?|tags?|answer|keywords?)\s*:\s*", re.I)
+
+
 def split_keyphrases(answer: str) -> list[str]:
-    """Split an answer on ';' (tolerating ',' and '#' and surrounding spaces); empties dropped."""
-    parts = re.split(r"[;,\n]", answer)
+    """Split an answer into keyphrases: the trained format "kp1; kp2", and leniently what an untuned model writes
+    instead (a zero-shot row): ',' or newlines between them, "#tag #tag" runs, list markers ("1. ", "- ") and a
+    leading "Keyphrases:" / "Hashtags:" label. Empties are dropped."""
     out = []
-    for p in parts:
-        p = p.strip().lstrip("#").strip()
-        if p:
-            out.append(p)
+    for part in re.split(r"[;,\n]", answer):
+        part = _LABEL.sub("", _LIST_MARKER.sub("", part.strip())).strip()
+        pieces = re.split(r"\s+(?=#)", part) if part.count("#") > 1 else [part]  # "#beach #red circle"
+        for p in pieces:
+            p = p.strip().lstrip("#").strip()
+            if p:
+                out.append(p)
     return out
 
 
