@@ -459,3 +459,11 @@ def test_language_warmup_lowers_the_language_models_loss_and_is_recorded(tmp_pat
     assert saved["truncation"] is None and saved["padding"] is None  # the warm-up left the tokenizer as built
     plain = build_tiny(tmp_path / "plain", seed=0, config=TEST_TINY)
     assert "language_warmup" not in json.loads((plain / "build_info.json").read_text())
+
+
+def test_a_named_build_is_announced_with_a_path_relative_to_the_working_folder(tmp_path, monkeypatch, capsys):
+    """What notebooks print (and the rendered pages show) names no path of the machine they ran on."""
+    monkeypatch.chdir(tmp_path)
+    load_model("tiny-test", seed=0, cache_dir=str(tmp_path / "cache" / "models"))  # absolute, as notebooks pass it
+    out = capsys.readouterr().out
+    assert "into cache/models/tiny-test-seed0" in out and str(tmp_path) not in out

@@ -35,6 +35,8 @@ import warnings
 from dataclasses import asdict
 from pathlib import Path
 
+from mmkp_lib.paths import display_path
+
 NAMED_MODELS = ("tiny", "tiny-test", "tiny-qwen", "smol")
 # Named builds whose settings are checked against this code's (TinyConfig): a cached one made otherwise is rebuilt,
 # and a run trained on one records them (tiny-qwen has fixed settings, checked by nothing).
@@ -102,7 +104,7 @@ def _build(name: str, folder: Path, seed: int) -> None:
         from mmkp_lib.models.tiny import DEFAULT_TINY, TEST_TINY, build_tiny
 
         cfg = DEFAULT_TINY if name == "tiny" else TEST_TINY
-        print(f"building model '{name}' (seed {seed}) into {folder} ...", flush=True)
+        print(f"building model '{name}' (seed {seed}) into {display_path(folder)} ...", flush=True)
         build_tiny(folder, seed=seed, config=cfg, vision_cache=folder.parent,
                    warmup_log=print if cfg.warmup_steps else None)
     elif name == "tiny-qwen":
@@ -112,7 +114,7 @@ def _build(name: str, folder: Path, seed: int) -> None:
     elif name == "smol":
         from mmkp_lib.models.smol import build_smol
 
-        print(f"building model 'smol' (seed {seed}) into {folder} ...", flush=True)
+        print(f"building model 'smol' (seed {seed}) into {display_path(folder)} ...", flush=True)
         build_smol(folder, seed=seed, vision_cache=folder.parent)
     else:  # pragma: no cover - NAMED_MODELS and this function change together
         raise AssertionError(name)
