@@ -128,7 +128,7 @@ def predict_baseline_run(data: str, out, *, split: str = "test", train_split: st
 
     from mmkp_lib import runs
     from mmkp_lib.formats import load_posts
-    from mmkp_lib.inference import score
+    from mmkp_lib.inference import write_predictions
 
     config = config or BaselineConfig()
     out = runs.check_writable_run(out, "baseline", "the baseline")
@@ -148,13 +148,5 @@ def predict_baseline_run(data: str, out, *, split: str = "test", train_split: st
     records = [{"id": p.id, "raw": "; ".join(predicted[p.id]), "keyphrases": predicted[p.id], "reasoned": False,
                 "think_tokens": 0, "answer_tokens": 0, "generated_tokens": 0, "stopped": True, "parse_error": None,
                 "generation_s": round(per_post, 6)} for p in posts]
-    pred_name, metrics_name = runs.prediction_files(split)
-    tmp = out / (pred_name + ".tmp")  # written whole, then renamed: a kill leaves the old file or none
-    tmp.unlink(missing_ok=True)
-    runs.append_jsonl(tmp, records)
-    tmp.replace(out / pred_name)
-    metrics = score(posts, records, train)
-    metrics.update({"split": split, "predicted_with": {"split": split, "posts": len(posts), "data": data,
-                                                       "baseline": dataclasses.asdict(config)}})
-    runs.write_json(out / metrics_name, metrics)
-    return metrics
+    return write_predictions(out, posts, records, split=split, train_posts=train,
+                             predicted_with={"data": data, "baseline": dataclasses.asdict(config)})

@@ -180,6 +180,17 @@ def predict_into_run(run: str | Path, model, processor, posts: Sequence[Post], *
         raise ValueError(f"no posts to predict in the {split!r} split; the run's files are left as they were")
     records = generate_predictions(model, processor, posts, batch_size=batch_size, max_new_tokens=max_new_tokens,
                                    progress=progress)
+    return write_predictions(run, posts, records, split=split, train_posts=train_posts,
+                             fields={"batch_size": batch_size, "max_new_tokens": max_new_tokens},
+                             predicted_with={"max_new_tokens": max_new_tokens, "batch_size": batch_size,
+                                             **(settings or {})})
+
+
+def write_predictions(run: str | Path, posts: Sequence[Post], records: Sequence[dict[str, Any]], *, split: str,
+                      train_posts: Sequence[Post] | None, fields: dict[str, Any] | None = None,
+                      predicted_with: dict[str, Any] | None = None) -> dict:
+    """A run's prediction file for `split` (written whole, then renamed: a kill leaves the old file or none) and
+    its metrics file: score(), the split, `fields`, and "predicted_with" (split, posts, `predicted_with`)."""
     pred_name, metrics_name = runs.prediction_files(split)
     run = Path(run)
     run.mkdir(parents=True, exist_ok=True)
@@ -188,9 +199,8 @@ def predict_into_run(run: str | Path, model, processor, posts: Sequence[Post], *
     runs.append_jsonl(tmp, records)
     tmp.replace(run / pred_name)
     metrics = score(posts, records, train_posts)
-    metrics.update({"split": split, "batch_size": batch_size, "max_new_tokens": max_new_tokens,
-                    "predicted_with": {"split": split, "posts": len(posts), "max_new_tokens": max_new_tokens,
-                                       "batch_size": batch_size, **(settings or {})}})
+    metrics.update({"split": split, **(fields or {}),
+                    "predicted_with": {"split": split, "posts": len(posts), **(predicted_with or {})}})
     runs.write_json(run / metrics_name, metrics)
     return metrics
 
