@@ -23,6 +23,7 @@ import pandas as pd
 from mmkp_lib.analysis.runset import Run, check_runs, gamma_sort_key
 from mmkp_lib.analysis.tables import RUN_COLUMNS, Tables, over_seeds
 from mmkp_lib.metrics import PostScores, aggregate
+from mmkp_lib.training.config import GAMMA_KINDS
 
 COST_COLUMNS = ("reasoned_share", "think_tokens", "think_tokens_when_reasoned", "generated_tokens", "generation_s")
 
@@ -153,7 +154,7 @@ def gamma_sweep(runs: Sequence[Run], scores: Mapping[str, PostScores], metrics: 
         result = aggregate(scores[run.name])
         kind, value = gamma_sort_key(run.gamma)
         row = {"run": run.name, "label": run.label, "seed": run.seed, "gamma": run.gamma,
-               "gamma_kind": {2: "quantile", 3: "random"}.get(kind, "loss"), "gamma_value": value}
+               "gamma_kind": GAMMA_KINDS[kind - 1] if kind <= len(GAMMA_KINDS) else "loss", "gamma_value": value}
         for g in groups:
             for m in metrics:
                 row[f"{m}_{g}"] = result[g][m] if g in result and result[g][m] is not None else float("nan")
@@ -165,8 +166,7 @@ def gamma_sweep(runs: Sequence[Run], scores: Mapping[str, PostScores], metrics: 
     out = pd.DataFrame(rows)
     if out.empty:
         return out
-    return out.sort_values(["gamma_kind", "gamma_value", "seed"], key=lambda s: s.map({"loss": 0, "quantile": 1,
-                                                                                      "random": 2})
+    return out.sort_values(["gamma_kind", "gamma_value", "seed"], key=lambda s: s.map(GAMMA_KINDS.index)
                            if s.name == "gamma_kind" else s).reset_index(drop=True)
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from mmkp_lib import runs as run_files
-from mmkp_lib.training.config import ConfigError, parse_gamma
+from mmkp_lib.training.config import GAMMA_KINDS, ConfigError, parse_gamma
 
 # The paper's rows, in its order; anything else sorts after them.
 STRATEGY_ORDER = ("zero-shot", "sft", "cot", "multitask", "dyncot")
@@ -154,8 +154,8 @@ def gamma_sort_key(gamma: str | None) -> tuple[int, float]:
     try:
         g = parse_gamma(gamma)
     except ConfigError:
-        return (4, 0.0)
-    return ({"loss": 1, "quantile": 2, "random": 3}[g.kind], g.value)
+        return (1 + len(GAMMA_KINDS), 0.0)
+    return (1 + GAMMA_KINDS.index(g.kind), g.value)
 
 
 def labels_in_order(runs: Sequence[Run]) -> list[str]:

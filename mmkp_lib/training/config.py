@@ -25,6 +25,7 @@ STRATEGIES = ("sft", "cot", "multitask", "dyncot")
 SCORINGS = ("online", "lagged")
 _QUANTILE = re.compile(r"^q(\d*\.?\d+)$")
 _RANDOM = re.compile(r"^r(\d*\.?\d+)$")
+GAMMA_KINDS = ("loss", "quantile", "random")  # Gamma.kind, in the order the sweep tables list them
 
 
 class ConfigError(ValueError):
