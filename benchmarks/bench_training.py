@@ -75,7 +75,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -137,7 +137,7 @@ def ensure_model(folder: Path, quick: bool, previous: bool = False) -> Path:
         cfg = replace(cfg, vision="siglip", tokenizer="v1", vocab_size=PREVIOUS_TINY.vocab_size) if quick else \
             replace(PREVIOUS_TINY, warmup_steps=0, lm_warmup_steps=0)
     info = read_build_info(folder)
-    if info is None or info.get("config") != json.loads(json.dumps(asdict(cfg))):  # none yet, or an older build
+    if info is None or info.get("config") != cfg.record():  # none yet, or built from an older architecture
         print(f"building the {'TEST_TINY' if quick else 'tiny'} architecture (no vision warm-up) into {folder} ...",
               flush=True)
         if folder.exists():

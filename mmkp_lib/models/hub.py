@@ -32,7 +32,6 @@ import json
 import os
 import shutil
 import warnings
-from dataclasses import asdict
 from pathlib import Path
 
 from mmkp_lib.paths import display_path
@@ -137,8 +136,7 @@ def stale_settings(name: str, info: dict) -> dict:
 
     from mmkp_lib.models.smol import smol_config
 
-    want = {"tiny-test": TEST_TINY, "tiny": DEFAULT_TINY, "smol": smol_config()}[name]
-    want = json.loads(json.dumps(asdict(want)))  # as build_info.json holds it (tuples become lists)
+    want = {"tiny-test": TEST_TINY, "tiny": DEFAULT_TINY, "smol": smol_config()}[name].record()
     have = info.get("config", {})
     return {k: (have.get(k), v) for k, v in want.items() if have.get(k) != v}
 

@@ -81,6 +81,10 @@ class TinyConfig:
     def image_tokens(self) -> int:
         return (self.image_size // self.image_stride) ** 2
 
+    def record(self) -> dict:
+        """The config as build_info.json holds it (JSON types: tuples become lists), to compare a build with."""
+        return json.loads(json.dumps(asdict(self)))
+
     def lm_warmup(self, seed: int):
         """The language warm-up's config for this model and seed."""
         from mmkp_lib.models.language_warmup import LanguageWarmupConfig
