@@ -18,6 +18,7 @@ with other position schemes (Qwen2-VL's multimodal RoPE) keep `generate`.
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 # model_type values whose forward takes (input_ids | pixel_values, attention_mask, position_ids, past_key_values)
@@ -38,10 +39,11 @@ def reserved_cache(model, capacity: int):
     from transformers.cache_utils import Cache
 
     n_layers = model.config.get_text_config(decoder=True).num_hidden_layers
-    layer = __getattr__("ReservedLayer")
+    layer = _reserved_layer_class()
     return Cache(layers=[layer(capacity) for _ in range(n_layers)])
 
 
+@functools.cache  # the class subclasses a transformers class: built on first use, once
 def _reserved_layer_class():
     from transformers.cache_utils import DynamicLayer
 
@@ -80,14 +82,6 @@ def _reserved_layer_class():
                 self.keys, self.values = self._k[:, :, :self.length], self._v[:, :, :self.length]
 
     return ReservedLayer
-
-
-def __getattr__(name: str):  # ReservedLayer subclasses a transformers class: built on first use
-    if name == "ReservedLayer":
-        if name not in globals():
-            globals()[name] = _reserved_layer_class()
-        return globals()[name]
-    raise AttributeError(name)
 
 
 def greedy_decode(model, enc: dict, *, max_new_tokens: int, stop_ids: set[int],

@@ -61,8 +61,7 @@ class LanguageWarmupConfig:
 
 def reference_keyphrases() -> set[str]:
     """The keyphrases of the default embedded benchmark's training split (`mmkp synth`'s defaults)."""
-    from mmkp_lib.synth import SynthConfig
-    from mmkp_lib.synth import build_posts
+    from mmkp_lib.synth import SynthConfig, build_posts
 
     reference, _ = build_posts(SynthConfig(), "unused")  # images are not drawn: texts and keyphrases only
     return {k for p in reference["train"] for k in p.keyphrases}
@@ -70,8 +69,7 @@ def reference_keyphrases() -> set[str]:
 
 def corpus_posts(cfg: LanguageWarmupConfig):
     """cfg.n_posts training posts of the corpus benchmark that pass the topic rule, in the benchmark's order."""
-    from mmkp_lib.synth import SynthConfig
-    from mmkp_lib.synth import build_posts
+    from mmkp_lib.synth import SynthConfig, build_posts
 
     allowed = reference_keyphrases() if cfg.topics == "seen" else None
     n_train = max(cfg.n_posts, 200)  # the generator needs a few hundred posts to find valid/test topics

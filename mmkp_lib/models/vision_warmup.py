@@ -1,4 +1,4 @@
-"""Warm-up of the tiny SigLIP tower on separately generated, labelled images: the stand-in for a pretrained encoder.
+"""Warm-up of the tiny vision tower on separately generated, labelled images: the stand-in for a pretrained encoder.
 
 Every real VLM starts from a vision encoder pretrained on millions of images.
 No such weights install offline, and a tower trained from scratch *inside*
