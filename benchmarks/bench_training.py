@@ -530,7 +530,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="data/synth", help="embedded benchmark folder (train split used)")
-    ap.add_argument("--teacher-cache", default="cache/teacher/synth/oracle.jsonl", help="accepted rationales")
+    ap.add_argument("--teacher-cache", default="cache/teacher/synth/oracle-facts.jsonl", help="accepted rationales")
     ap.add_argument("--model-dir", default=None, help="built model folder (default cache/bench/tiny-nowarmup-seed0)")
     ap.add_argument("--posts", type=int, default=160, help="training posts used (one epoch of part 2)")
     ap.add_argument("--batch-size", type=int, default=8, help="samples per step, every run")
@@ -576,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in [args.data] + ([args.teacher_cache] if parts & {"dyncot", "tokens", "models"} else []):
         if not Path(path).exists():
             ap.error(f"{path} does not exist: run `mmkp synth --out data/synth` and `mmkp teacher --data data/synth "
-                     f"--backend oracle --out cache/teacher/synth/oracle.jsonl` first (or pass --data/--teacher-cache)")
+                     f"--backend oracle --out cache/teacher/synth/oracle-facts.jsonl` first (or pass --data/--teacher-cache)")
     model_dir = Path(args.model_dir or ROOT / "cache" / "bench" / ("tiny-test-seed0" if args.quick else "tiny-nowarmup-seed0"))
     ensure_model(model_dir, args.quick)
 

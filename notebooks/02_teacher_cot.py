@@ -20,13 +20,14 @@
 # training post (text + image + gold keyphrases), resumably and at a known cost, and how alike are the
 # rationales of posts that share a keyphrase? **Answer:** on the embedded benchmark the offline oracle
 # teacher (it reads the generator's latents) writes rationales that pass the strict validator for all 8,000
-# training posts in about 4 s (100% accepted; reasoning median 79 words, p10–p90 53–112). Rationales share
-# much of their wording whatever the post (token Jaccard 0.26 between unrelated posts, 0.30 within a shared
+# training posts in seconds (100% accepted). Its default `facts` style states the answer's facts in one of
+# four templates (reasoning median 25 words, p10–p90 16–28); the earlier `prose` style, varied like an LLM's,
+# is kept as an option (median 79 words, p10–p90 53–112), and both are shown below. Rationales share much of
+# their wording whatever the post (facts: token Jaccard 0.26 between unrelated posts, 0.36 within a shared
 # keyphrase), but their *content* words are shared almost only between posts with a common keyphrase
-# (content-token Jaccard about 0.31 vs 0.01, driven by topic keyphrases): the paper's "content redundancy",
-# which Dynamic CoT exploits
-# by supervising samples the student already handles with the short SFT target. The last cell restates
-# this with the numbers of the run at hand. An LLM teacher (GPT-4o, a local Qwen2.5-VL) goes
+# (content-token Jaccard 0.27 vs 0.01, driven by topic keyphrases): the paper's "content redundancy", which
+# Dynamic CoT exploits by supervising samples the student already handles with the short SFT target. The
+# last cell restates this with the numbers of the run at hand. An LLM teacher (GPT-4o, a local Qwen2.5-VL) goes
 # through the same prompt, validator and cache: set `backend`, `model` and `base_url`.
 
 # %% tags=["parameters"]
@@ -43,6 +44,7 @@ cache = ""  # cache file; empty: <work_dir>/cache/teacher/<dataset folder>/<back
 work_dir = "."  # where cache/ lives
 smoke = False  # at most 200 posts (CI)
 seed = 0  # oracle wording seed; also the sampling seed of the tables below
+style = "facts"  # oracle: facts (the answer's facts: quoted topic span, colour, shape, scene) | prose (varied)
 
 # %%
 from mmkp_lib.notebook import notebook_parameters
@@ -112,8 +114,9 @@ display(pd.DataFrame(reasons).fillna(0).astype(int) if any(reasons.values())
 # %% [markdown]
 # ## How long are the rationales?
 #
-# Length of the accepted reasoning in whitespace words (≈ tokens of a word-level count; BPE tokens run
-# about 1.3× higher). An LLM's rationale lengths spread roughly log-normally; the oracle imitates that.
+# Length of the accepted reasoning in whitespace words (the tiny student's tokenizer makes each word one
+# token; quotes, line breaks and tags add a few). An LLM's rationale lengths spread roughly log-normally; the
+# oracle's prose style imitates that, its facts style is short and regular.
 
 # %%
 import matplotlib.pyplot as plt
@@ -130,6 +133,37 @@ ax.set_ylabel("posts")
 ax.legend()
 plt.tight_layout()
 plt.show()
+
+# %% [markdown]
+# ## Two oracle styles: the answer's facts, or varied prose
+#
+# The student here is trained from scratch, so it must learn the rationale's language itself. The default
+# `facts` style states what the answer is built from, before it, in one of four templates: the quoted text
+# span with the topic, the main object's colour and its shape as separate words, and the scene. The `prose`
+# style is the earlier default, varied like an LLM's reasoning (prose, numbered steps, labelled sections).
+# Both are written below for the same posts (in memory; the cache holds the `style` chosen above). The
+# hypothesis notebook 05 tests: stating colour and shape apart lets CoT compose colour-shape pairs it never
+# saw in training.
+
+# %%
+from mmkp_lib.teacher.analysis import style_lengths
+from mmkp_lib.teacher.oracle import write_rationale
+
+if backend == "oracle":
+    by_style = style_lengths(posts, seed=seed, max_words=max_think_words)
+    display(pd.DataFrame({s: length_stats(w) for s, w in by_style.items()}).T.round(1))
+    fig, ax = plt.subplots(figsize=(6, 3))
+    for s, w in by_style.items():
+        ax.hist(w, bins=range(0, max(max(v) for v in by_style.values()) + 5, 4), alpha=0.6, label=s)
+    ax.set_xlabel("reasoning length (words)")
+    ax.set_ylabel("posts")
+    ax.legend(title="oracle style")
+    plt.tight_layout()
+    plt.show()
+    for s in by_style:
+        print(f"[{s}]", write_rationale(posts[0], seed=seed, style=s), "\n")
+else:
+    print(f"backend {backend!r}: the styles are the oracle's; an LLM teacher writes its own")
 
 # %% [markdown]
 # ## A few rationales beside their posts

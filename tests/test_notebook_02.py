@@ -17,7 +17,7 @@ def test_notebook_02_smoke(tmp_path):
     params = {"data": str(data), "work_dir": str(tmp_path), "smoke": True}
     out = tmp_path / "out.ipynb"
     text = execute(NOTEBOOK, out, **params)
-    cache = tmp_path / "cache" / "teacher" / "synth-smoke" / "oracle.jsonl"
+    cache = tmp_path / "cache" / "teacher" / "synth-smoke" / "oracle-facts.jsonl"
     assert len(cache.read_text().splitlines()) == 200  # smoke: the first 200 of 240 posts
     assert "200 accepted, 0 rejected" in text and "acceptance: 100.0%" in text
     assert "**200 of 200** train posts have an accepted rationale" in text

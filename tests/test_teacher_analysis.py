@@ -63,7 +63,7 @@ def test_run_config_rejects_bad_settings_clearly(tmp_path):
         TeacherRunConfig(data=str(tmp_path), backend="hf").validated()
     cfg = TeacherRunConfig(data=str(tmp_path / "synth-smoke"), smoke=True, work_dir=str(tmp_path))
     assert cfg.post_limit == 200 and TeacherRunConfig(limit=50, smoke=True).post_limit == 50
-    assert cfg.cache_path() == tmp_path / "cache" / "teacher" / "synth-smoke" / "oracle.jsonl"
+    assert cfg.cache_path() == tmp_path / "cache" / "teacher" / "synth-smoke" / "oracle-facts.jsonl"
 
 
 def test_redundancy_on_content_tokens_drops_the_shared_wording():

@@ -40,7 +40,7 @@ from mmkp_lib.analysis.runset import (STRATEGY_NAMES, STRATEGY_ORDER, Run, by_la
 from mmkp_lib.analysis.tables import (FREQUENCY_BUCKETS, Tables, build_tables, correctness_table, f1_by_bucket,
                                       frequency_bucket, frequent_errors, group_scores, over_seeds, recall_by)
 from mmkp_lib.analysis.verdicts import claim_pairs, claim_verdicts
-from mmkp_lib.analysis.visual import vision_warmup_note, vision_warmup_table, visual_accuracy
+from mmkp_lib.analysis.visual import vision_warmup_note, vision_warmup_table, visual_accuracy, warmups_table
 from mmkp_lib.analysis.wording import cell, delta, more_or_fewer, paired_row, table_row, versus
 
 __all__ = [
@@ -56,5 +56,5 @@ __all__ = [
     "breakdowns_answer", "dyncot_answer", "sft_vs_cot_answer", "findings",
     "cost_over_seeds_table", "cost_table", "frequent_errors_table", "overthinking_examples", "overthinking_table",
     "pair_names", "paired_tests_table", "sample_predictions", "shares_by_group", "shares_table", "sweep_table",
-    "vision_warmup_note", "vision_warmup_table", "visual_accuracy",
+    "vision_warmup_note", "vision_warmup_table", "visual_accuracy", "warmups_table",
 ]

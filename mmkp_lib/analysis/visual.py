@@ -151,3 +151,26 @@ def vision_warmup_note(build_info: dict | None, model: str, seed: int) -> str:
         return f"model {model!r}: no vision warm-up recorded (a random tower, or a pretrained one)"
     return (f"vision warm-up of {model} (seed {seed}): {warm['config']['steps']} steps, "
             f"{warm.get('train_seconds')} s; held-out accuracy on {warm.get('n_eval')} generated images")
+
+
+_WARMUPS = (("vision_warmup", "vision tower: colour / shape / scene probes"),
+            ("language_warmup", "language model: text + rationale LM loss"),
+            ("connector_warmup", "connector (+ LM, rehearsing the text): caption loss"))
+
+
+def warmups_table(build_info: dict | None) -> pd.DataFrame | None:
+    """A row per build-time warm-up a model's build record holds (vision, language, connector): what it trains,
+    its steps, training seconds and its measure at the start and at the end; None when it records none."""
+    rows = []
+    for key, what in _WARMUPS:
+        w = (build_info or {}).get(key)
+        if not w:
+            continue
+        if key == "vision_warmup":
+            start = " / ".join(f"{w['accuracy_before'][k]:.3f}" for k in ("colour", "shape", "scene"))
+            end = " / ".join(f"{w['accuracy'][k]:.3f}" for k in ("colour", "shape", "scene"))
+        else:
+            start, end = f"{w['loss_start']:.3f}", f"{w['loss_end']:.3f}"
+        rows.append({"warm-up": what, "steps": w["config"]["steps"], "train s": w.get("train_seconds"),
+                     "start": start, "end": end})
+    return pd.DataFrame(rows).set_index("warm-up") if rows else None

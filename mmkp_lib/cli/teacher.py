@@ -14,6 +14,7 @@ import sys
 from mmkp_lib.cli.args import LIMIT_HELP, READABLE_FORMATS, at_least, fail, one_line_warnings, positive, post_limit
 
 BACKEND_CHOICES = ("oracle", "openai", "hf")  # = mmkp_lib.teacher.BACKENDS, literal for a fast --help
+ORACLE_STYLES = ("facts", "prose")  # = mmkp_lib.teacher.oracle.STYLES (a test checks), literal for a fast --help
 
 EPILOG = """\
 backends:
@@ -28,7 +29,7 @@ command again after an interruption: accepted posts are skipped, rejected ones t
 mmkp_lib.teacher.load_rationales(CACHE, posts).
 
 examples:
-  mmkp teacher --data data/synth --backend oracle --out cache/teacher/synth/oracle.jsonl
+  mmkp teacher --data data/synth --backend oracle --out cache/teacher/synth/oracle-facts.jsonl
   mmkp teacher --data data/mmkp --backend openai --base-url http://localhost:8000/v1 \\
       --model Qwen/Qwen2.5-VL-72B-Instruct --workers 16        # OPENAI_API_KEY=EMPTY for vLLM
   mmkp teacher --data data/synth --backend hf --model Qwen/Qwen2.5-VL-7B-Instruct --batch-size 16 --device cuda
@@ -50,7 +51,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--model", help="openai: model name (or MMKP_TEACHER_MODEL); hf: hub id or folder")
     p.add_argument("--base-url", help="openai: endpoint, e.g. http://localhost:8000/v1 (or OPENAI_BASE_URL)")
     p.add_argument("--out", metavar="CACHE",
-                   help="cache file (default: cache/teacher/<dataset folder>/<backend>.jsonl)")
+                   help="cache file (default: cache/teacher/<dataset folder>/<backend>.jsonl; the oracle's: "
+                        "oracle-<style>.jsonl)")
     p.add_argument("--workers", type=positive(int), default=4, help="openai: concurrent requests (default: 4)")
     p.add_argument("--rpm", type=at_least(float, 0, "requests per minute"), help="openai: at most this many requests per minute (0 or none: no limit)")
     p.add_argument("--limit", type=post_limit, default=0, help=LIMIT_HELP)
@@ -78,6 +80,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--device", help="hf: torch device (default: cuda if available)")
     p.add_argument("--dtype", help="hf: torch dtype name, e.g. bfloat16")
     p.add_argument("--seed", type=at_least(int, 0), default=0, help="oracle: seed of the wording choices (default: 0)")
+    p.add_argument("--style", choices=ORACLE_STYLES, default="facts",
+                   help="oracle: facts = the facts the answer is built from (quoted topic span, colour, shape, scene) "
+                        "in a few templates, about 22 words; prose = varied LLM-like reasoning, about 80 words "
+                        "(default: facts)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
     return p
@@ -103,7 +109,7 @@ def model_name(args) -> str:
     if args.backend == "oracle":
         from mmkp_lib.teacher.oracle import OracleBackend
 
-        return OracleBackend(seed=args.seed).model
+        return OracleBackend(seed=args.seed, style=args.style).model
     if args.backend == "openai":
         return args.model or os.environ.get("MMKP_TEACHER_MODEL") or ""
     return args.model or ""
@@ -113,7 +119,7 @@ def build_backend(args):
     from mmkp_lib.teacher import make_backend
 
     if args.backend == "oracle":
-        return make_backend("oracle", seed=args.seed)
+        return make_backend("oracle", seed=args.seed, style=args.style)
     if args.backend == "openai":
         return make_backend("openai", model=args.model, base_url=args.base_url, timeout=args.timeout,
                             max_retry_after=args.max_retry_after,
@@ -145,7 +151,7 @@ def run(args) -> int:
     from mmkp_lib.records import DataError
     from mmkp_lib.teacher import CacheError, FatalBackendError, default_cache_path, generate_rationales
 
-    out = args.out or str(default_cache_path(args.data, args.backend))
+    out = args.out or str(default_cache_path(args.data, args.backend, style=args.style))
     try:
         posts = load_posts_for(args)
         if not posts:

@@ -2,7 +2,7 @@
 
     mmkp train --data data/synth --strategy sft --out runs/sft
     mmkp train --data data/synth --strategy dyncot --gamma 0.4 --scoring online \
-        --teacher-cache cache/teacher/synth/oracle.jsonl --out runs/dyncot-0.4
+        --teacher-cache cache/teacher/synth/oracle-facts.jsonl --out runs/dyncot-0.4
     mmkp train --config runs/dyncot-0.4/config.json --out runs/dyncot-0.4 --resume   # continue a killed run
     accelerate launch -m mmkp_lib.cli train --model Qwen/Qwen2.5-VL-3B-Instruct --lora --bf16 ...
 

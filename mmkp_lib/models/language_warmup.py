@@ -29,7 +29,6 @@ SFT present F1@M from 6% / 13% / 26% at steps 100 / 200 / 400 to 91% / 97% /
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass
 
@@ -47,6 +46,7 @@ class LanguageWarmupConfig:
     n_posts: int = 8000  # corpus documents (after the topic rule), drawn in order from the corpus benchmark
     corpus: str = "text+rationale"  # text+rationale: post text, newline, oracle rationale; text: post text only
     topics: str = "seen"  # seen | all (module docstring)
+    style: str = "facts"  # the oracle rationale's style (teacher.oracle.STYLES): the student's own CoT language
     corpus_seed: int = 7  # SynthConfig seed of the corpus benchmark; the evaluated default benchmark is seed 0
     max_length: int = 256  # tokens per document (rationales: p99 ~250 with the v2 tokenizer)
     bf16: bool = False  # autocast to bf16 (where the CPU or GPU has bf16 units); False: fp32, bit-reproducible
@@ -93,9 +93,43 @@ def corpus_documents(cfg: LanguageWarmupConfig) -> list[str]:
     for post in corpus_posts(cfg):
         text = post.text
         if cfg.corpus == "text+rationale":
-            text += "\n" + write_rationale(post, seed=cfg.corpus_seed, image_size=SynthConfig().image_size)
+            text += "\n" + write_rationale(post, seed=cfg.corpus_seed, image_size=SynthConfig().image_size,
+                                            style=cfg.style)
         docs.append(text)
     return docs
+
+
+def document_ids(tokenizer, docs: list[str], max_length: int) -> list[list[int]]:
+    """Each document's token ids with eos, cut at max_length."""
+    eos = tokenizer.eos_token or ""
+    # cut by hand: truncation=True would switch truncation on in the fast tokenizer's backend for good, and the
+    # build would save the tokenizer that way
+    return [row[:max_length] for row in tokenizer([d + eos for d in docs], add_special_tokens=False)["input_ids"]]
+
+
+def text_batches(ids: list[list[int]], batch_size: int, pad: int, seed: int):
+    """batch(step) -> padded input_ids / attention_mask / labels of the next `batch_size` documents, in a fresh
+    random order (torch.Generator seeded with `seed`) each pass over them."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    state = {"order": [], "pos": 0}
+
+    def batch(step: int) -> dict:
+        if state["pos"] + batch_size > len(state["order"]):
+            state["order"], state["pos"] = torch.randperm(len(ids), generator=gen).tolist(), 0
+        rows = [ids[i] for i in state["order"][state["pos"]:state["pos"] + batch_size]]
+        state["pos"] += batch_size
+        width = max(len(r) for r in rows)
+        input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        attention = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            input_ids[i, :len(r)] = torch.tensor(r)
+            attention[i, :len(r)] = 1
+        return {"input_ids": input_ids, "attention_mask": attention,
+                "labels": input_ids.masked_fill(attention == 0, -100)}
+
+    return batch
 
 
 def language_warm_up(model, tokenizer, cfg: LanguageWarmupConfig = LanguageWarmupConfig(), log=None) -> dict:
@@ -103,54 +137,16 @@ def language_warm_up(model, tokenizer, cfg: LanguageWarmupConfig = LanguageWarmu
     the training loss at the start and end, seconds, the corpus size and the config."""
     import torch
 
-    from mmkp_lib.models.vision_warmup import ramp_cosine
+    from mmkp_lib.models.warmup_loop import run_steps
 
     t0 = time.time()
     docs = corpus_documents(cfg)
-    eos = tokenizer.eos_token or ""
-    # cut by hand: truncation=True would switch truncation on in the fast tokenizer's backend for good, and the
-    # build would save the tokenizer that way
-    ids = [row[: cfg.max_length] for row in tokenizer([d + eos for d in docs], add_special_tokens=False)["input_ids"]]
+    ids = document_ids(tokenizer, docs, cfg.max_length)
     t_data = time.time() - t0
     torch.manual_seed(cfg.seed)
+    batch = text_batches(ids, cfg.batch_size, tokenizer.pad_token_id, cfg.seed)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-    gen = torch.Generator().manual_seed(cfg.seed)
-    order, pos = torch.randperm(len(ids), generator=gen).tolist(), 0
-    pad = tokenizer.pad_token_id
-    losses: list[float] = []
-    t1 = time.time()
-    model.train()
-    for step in range(cfg.steps):
-        if pos + cfg.batch_size > len(order):
-            order, pos = torch.randperm(len(ids), generator=gen).tolist(), 0
-        rows = [ids[i] for i in order[pos:pos + cfg.batch_size]]
-        pos += cfg.batch_size
-        width = max(len(r) for r in rows)
-        input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        attention = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            input_ids[i, :len(r)] = torch.tensor(r)
-            attention[i, :len(r)] = 1
-        labels = input_ids.masked_fill(attention == 0, -100)
-        for g in opt.param_groups:
-            g["lr"] = ramp_cosine(step, peak=cfg.lr, ramp_steps=cfg.ramp_steps, steps=cfg.steps)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-            loss = model(input_ids=input_ids, attention_mask=attention, labels=labels).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        losses.append(float(loss.detach()))
-        if log and ((step + 1) % max(1, cfg.steps // 10) == 0 or step + 1 == cfg.steps):
-            window = losses[-max(1, cfg.steps // 10):]
-            log(f"language warm-up step {step + 1}/{cfg.steps}: loss {sum(window) / len(window):.3f}, "
-                f"{time.time() - t1:.0f}s")
-    model.eval()
-    head = losses[:10] or [math.nan]
-    tail = losses[-10:] or [math.nan]
-    return {"loss_start": round(sum(head) / len(head), 4), "loss_end": round(sum(tail) / len(tail), 4),
-            "documents": len(docs), "tokens_per_document": round(sum(map(len, ids)) / max(1, len(ids)), 1),
-            "data_seconds": round(t_data, 1), "train_seconds": round(time.time() - t1, 1),
-            "threads": torch.get_num_threads(), "config": asdict(cfg)}
+    result = run_steps(model, params, batch, steps=cfg.steps, lr=cfg.lr, ramp_steps=cfg.ramp_steps,
+                       weight_decay=cfg.weight_decay, bf16=cfg.bf16, log=log, what="language warm-up")
+    return {**result, "documents": len(docs), "tokens_per_document": round(sum(map(len, ids)) / max(1, len(ids)), 1),
+            "data_seconds": round(t_data, 1), "config": asdict(cfg)}

@@ -59,6 +59,9 @@ class TinyConfig:
     lm_warmup_steps: int = 0  # language warm-up optimiser steps; 0 = none (see language_warmup.py)
     lm_warmup_corpus: str = "text+rationale"  # text+rationale | text
     lm_warmup_topics: str = "seen"  # seen: only keyphrases of the default benchmark's train split | all
+    lm_warmup_style: str = "facts"  # the corpus rationales' oracle style: facts | prose
+    connector_warmup_steps: int = 0  # image-caption alignment of the projector; 0 = none (connector_warmup.py)
+    connector_warmup_train: str = "connector+lm"  # connector+lm (rehearsing the LM corpus) | connector (LLaVA stage 1)
 
     def __post_init__(self):
         if self.vision not in VISION_TOWERS:
@@ -90,7 +93,13 @@ class TinyConfig:
         from mmkp_lib.models.language_warmup import LanguageWarmupConfig
 
         return LanguageWarmupConfig(steps=self.lm_warmup_steps, corpus=self.lm_warmup_corpus,
-                                    topics=self.lm_warmup_topics, seed=seed)
+                                    topics=self.lm_warmup_topics, style=self.lm_warmup_style, seed=seed)
+
+    def connector_warmup(self, seed: int):
+        """The connector warm-up's config for this model and seed."""
+        from mmkp_lib.models.connector_warmup import ConnectorWarmupConfig
+
+        return ConnectorWarmupConfig(steps=self.connector_warmup_steps, train=self.connector_warmup_train, seed=seed)
 
     def warmup(self, seed: int):
         """The vision warm-up's config for this model and seed."""
@@ -101,10 +110,10 @@ class TinyConfig:
 VISION_TOWERS = ("bit", "siglip")
 
 # The report's model: warmed-up tower (see vision_warmup.py for the measurements behind the step count).
-DEFAULT_TINY = TinyConfig(warmup_steps=2000, lm_warmup_steps=300)
+DEFAULT_TINY = TinyConfig(warmup_steps=2000, lm_warmup_steps=300, connector_warmup_steps=300)
 # The default before the cost work: LLaVA + SigLIP (64 image tokens), post-only tokenizer (benchmarks compare).
 PREVIOUS_TINY = replace(DEFAULT_TINY, vision="siglip", tokenizer="v1", vocab_size=2048, warmup_steps=3000,
-                        lm_warmup_steps=0)
+                        lm_warmup_steps=0, connector_warmup_steps=0)
 # For tests and smoke runs: builds in about a second, no warm-up.
 TEST_TINY = TinyConfig(
     image_size=16, vision_stem=8, vision_widths=(32, 64), vision_depths=(1, 1), patch_size=4, vision_hidden=32, vision_layers=1,
@@ -258,6 +267,15 @@ def finish_build(out_dir: str | os.PathLike, model, tokenizer, processor, cfg: T
             from mmkp_lib.models.language_warmup import language_warm_up
 
             info["language_warmup"] = language_warm_up(model, tokenizer, cfg.lm_warmup(seed), log=warmup_log)
+        if cfg.connector_warmup_steps > 0:
+            from mmkp_lib.models.connector_warmup import connector_warm_up
+            from mmkp_lib.models.language_warmup import corpus_documents
+
+            # rehearse the language warm-up's own documents (none without one) so the LM keeps reading text
+            docs = corpus_documents(cfg.lm_warmup(seed)) if cfg.lm_warmup_steps > 0 else None
+            info["connector_warmup"] = connector_warm_up(model, processor, cfg.image_tokens,
+                                                         cfg.connector_warmup(seed), rehearsal_docs=docs,
+                                                         log=warmup_log)
     info["parameters"] = sum(p.numel() for p in model.parameters())
     info["build_seconds"] = round(time.time() - t0, 1)
     save_atomically(Path(out_dir), model, processor, info)

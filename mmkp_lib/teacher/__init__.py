@@ -1,9 +1,9 @@
 """Teacher rationales for Fine-tune-CoT and Dynamic CoT: backends, validation, a resumable cache.
 
-    mmkp teacher --data data/synth --backend oracle --out cache/teacher/synth/oracle.jsonl
+    mmkp teacher --data data/synth --backend oracle --out cache/teacher/synth/oracle-facts.jsonl
 
     from mmkp_lib.teacher import load_rationales
-    thinks = load_rationales("cache/teacher/synth/oracle.jsonl", train_posts)   # {post id: reasoning}
+    thinks = load_rationales("cache/teacher/synth/oracle-facts.jsonl", train_posts)   # {post id: reasoning}
 
 Backends are imported lazily (`make_backend`) so that importing this package
 does not pull in openai or torch.

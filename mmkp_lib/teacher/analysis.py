@@ -2,7 +2,7 @@
 
     from mmkp_lib.teacher import read_cache
     from mmkp_lib.teacher.analysis import post_outcomes, redundancy
-    records = read_cache("cache/teacher/synth/oracle.jsonl")
+    records = read_cache("cache/teacher/synth/oracle-facts.jsonl")
     outcomes = post_outcomes(records, posts, "oracle", model)    # one row per post: final status, attempts...
 """
 from __future__ import annotations
@@ -170,3 +170,12 @@ def examples_html(posts: list[Post], thinks: dict[str, str], n: int = 4, seed: i
                     f"<td style='vertical-align:top;text-align:left;max-width:480px'>{think}</td></tr>")
     head = "<tr><th>image</th><th>post</th><th>teacher rationale (&lt;think&gt;)</th></tr>"
     return f"<table>{head}{''.join(rows)}</table>"
+
+
+def style_lengths(posts: list[Post], seed: int = 0, max_words: int = 300) -> dict[str, list[int]]:
+    """{oracle style: reasoning words per post}: what each style of the oracle writes for the same posts (in
+    memory, no cache), so notebook 02 can show the default facts style beside the varied prose."""
+    from mmkp_lib.teacher.oracle import STYLES, write_rationale
+
+    return {style: [len(write_rationale(p, seed=seed, max_words=max_words, style=style).split()) for p in posts]
+            for style in STYLES}

@@ -20,7 +20,7 @@ loss, a full disk) is ignored with a warning when reading, and cut off before
 the next run appends, so the file stays valid JSONL.
 
     from mmkp_lib.teacher.cache import load_rationales
-    thinks = load_rationales("cache/teacher/synth/oracle.jsonl", posts)   # {post id: reasoning}
+    thinks = load_rationales("cache/teacher/synth/oracle-facts.jsonl", posts)   # {post id: reasoning}
 """
 from __future__ import annotations
 
@@ -60,11 +60,14 @@ def post_fingerprint(post: Post) -> str:
     return h.hexdigest()[:16]
 
 
-def default_cache_path(data: str | os.PathLike, backend: str, root: str | os.PathLike = ".") -> Path:
-    """cache/teacher/<dataset folder name>/<backend>.jsonl: one file per dataset and backend."""
+def default_cache_path(data: str | os.PathLike, backend: str, root: str | os.PathLike = ".",
+                       style: str | None = None) -> Path:
+    """cache/teacher/<dataset folder name>/<backend>.jsonl, or <backend>-<style>.jsonl for the oracle's styles:
+    one file per dataset and teacher, so two oracle styles never share a file (training refuses mixed teachers)."""
     data = Path(data)
     name = (data.parent.name if data.suffix == ".jsonl" else data.name) or "data"
-    return Path(root) / "cache" / "teacher" / name / f"{backend}.jsonl"
+    stem = f"{backend}-{style}" if style and backend == "oracle" else backend
+    return Path(root) / "cache" / "teacher" / name / f"{stem}.jsonl"
 
 
 def _read_lines(path: Path) -> tuple[list[dict], int | None, int]:

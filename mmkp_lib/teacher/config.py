@@ -36,6 +36,7 @@ class TeacherRunConfig:
     work_dir: str = "."  # where cache/ lives
     smoke: bool = False  # at most SMOKE_POSTS posts
     seed: int = 0  # oracle: wording seed
+    style: str = "facts"  # oracle: facts (the answer's facts, a few templates) | prose (varied, LLM-like)
     batch_size: int = 8  # hf: posts per generate() call
     prices: str = ""  # JSON price table overriding the built-in one
 
@@ -61,6 +62,10 @@ class TeacherRunConfig:
                 problems.append(f"{name} must be a number of seconds > 0, got {value!r}")
         if not isinstance(self.rpm, (int, float)) or self.rpm < 0:
             problems.append(f"rpm must be >= 0 (0: no limit), got {self.rpm!r}")
+        from mmkp_lib.teacher.oracle import STYLES
+
+        if self.style not in STYLES:
+            problems.append(f"style must be one of {STYLES} (the oracle's), got {self.style!r}")
         if not Path(self.data).exists():
             problems.append(f"data {self.data!r} does not exist (make it with `mmkp synth --out {self.data}`)")
         if problems:
@@ -77,7 +82,7 @@ class TeacherRunConfig:
     def cache_path(self) -> Path:
         if self.cache:
             return Path(self.cache)
-        return default_cache_path(self.data, self.backend, root=self.work_dir)
+        return default_cache_path(self.data, self.backend, root=self.work_dir, style=self.style)
 
     def load_posts(self) -> list:
         from mmkp_lib.formats import load_posts
@@ -92,7 +97,7 @@ class TeacherRunConfig:
         from mmkp_lib.teacher import make_backend
 
         if self.backend == "oracle":
-            return make_backend("oracle", seed=self.seed)
+            return make_backend("oracle", seed=self.seed, style=self.style)
         if self.backend == "openai":
             return make_backend("openai", model=self.model or None, base_url=self.base_url or None,
                                 rpm=self.rpm or None, prices=self.prices or None, timeout=self.timeout,

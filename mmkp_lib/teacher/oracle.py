@@ -2,16 +2,24 @@
 
 Every synthetic post carries what the generator drew (meta["synth"]: topic,
 scene, the main object's colour and shape, which keyphrase came from where).
-The oracle writes the reasoning an ideal teacher would: what the text says,
-what the image shows, how that gives each keyphrase. Wording, order, style
-(prose, numbered steps, labelled sections) and length are drawn per post from
-a generator seeded by (seed, post id), so runs are reproducible and rationales
-are varied the way an LLM's are (lengths roughly log-normal: about 25-140 words,
-median about 75).
+The oracle writes the reasoning an ideal teacher would, in one of two styles
+(STYLES), each drawn per post from a generator seeded by (seed, post id), so
+runs are reproducible:
+
+  - "facts" (the default): the facts the answer is built from, before it, in
+    one of a handful of templates: the quoted text span with the topic, the
+    main object's colour and its shape as separate words, the scene (about
+    20-30 words). A small student trained from scratch can learn this
+    language quickly, so Fine-tune-CoT tests whether stating colour and shape
+    apart helps it compose colour-shape pairs it never saw.
+  - "prose": what the text says, what the image shows, how that gives each
+    keyphrase, varied the way an LLM's rationales are (prose, numbered steps,
+    labelled sections; lengths roughly log-normal: about 25-140 words, median
+    about 75).
 
 It needs no network and no model, and refuses posts without latents:
 
-    mmkp teacher --data data/synth --backend oracle --out cache/teacher/synth/oracle.jsonl
+    mmkp teacher --data data/synth --backend oracle --style facts --out cache/teacher/synth/oracle-facts.jsonl
 """
 from __future__ import annotations
 
@@ -25,6 +33,8 @@ from mmkp_lib.teacher.base import FatalBackendError, TeacherBackend, TeacherResp
 
 ORACLE_VERSION = "v1"
 ROLES = ("topic", "object", "scene")
+STYLES = ("facts", "prose")  # see the module docstring
+DEFAULT_STYLE = "facts"
 
 
 class OracleError(FatalBackendError):
@@ -72,6 +82,13 @@ def check_latents(post: Post) -> dict:
     return synth
 
 
+def check_style(style: str) -> str:
+    if style not in STYLES:
+        raise ValueError(f"oracle style {style!r}: one of {', '.join(STYLES)} (facts: the answer's facts in a few "
+                         f"templates; prose: varied LLM-like reasoning)")
+    return style
+
+
 class OracleBackend(TeacherBackend):
     """Writes `<think>...</think><answer>...</answer>` from meta["synth"]; deterministic per (seed, post id)."""
 
@@ -79,9 +96,10 @@ class OracleBackend(TeacherBackend):
     batch_size = 64
     max_workers = 1
 
-    def __init__(self, seed: int = 0):
+    def __init__(self, seed: int = 0, style: str = DEFAULT_STYLE):
         self.seed = seed
-        self.model = f"synth-oracle-{ORACLE_VERSION}-seed{seed}"
+        self.style = check_style(style)
+        self.model = f"synth-oracle-{style}-{ORACLE_VERSION}-seed{seed}"
 
     def check_posts(self, posts: list[Post]) -> None:
         bad = []
@@ -94,13 +112,13 @@ class OracleBackend(TeacherBackend):
             raise OracleError(f"{len(bad)} of {len(posts)} posts cannot be explained by the oracle; first: {bad[0]}")
 
     def request_params(self) -> dict:
-        return {"seed": self.seed, "oracle_version": ORACLE_VERSION}
+        return {"seed": self.seed, "oracle_version": ORACLE_VERSION, "style": self.style}
 
     def generate(self, posts: list[Post], max_words: int) -> list[TeacherResponse]:
         out = []
         for post in posts:
             t0, started = time.perf_counter(), utc_now()
-            think = write_rationale(post, seed=self.seed, max_words=max_words)
+            think = write_rationale(post, seed=self.seed, max_words=max_words, style=self.style)
             text = cot_target(think, post.keyphrases)
             out.append(TeacherResponse(text=text, input_tokens=0, output_tokens=len(text.split()), cost_usd=0.0,
                                        started_at=started, finished_at=utc_now(),
@@ -182,10 +200,20 @@ _CLOSERS = [
     "Together this gives {kps}.",
     "Therefore the tags are {kps}.",
 ]
+# The facts style: one template per post; {colour} and {shape} stand apart, so the answer's "colour shape" pair is
+# composed from two words the rationale has already stated, whether or not the pair was ever seen in training.
+_FACTS = [  # no punctuation right after a value (" red," would be a piece the tokenizer never saw): lines instead
+    'Text: "{snippet}"\nTopic: {topic}\nColour: {colour}\nShape: {shape}\nScene: {scene}',
+    'The text says "{snippet}" so the topic is {topic}\nThe object has colour {colour} and shape {shape}\n'
+    'The scene is {scene}',
+    'Quote: "{snippet}" gives the topic {topic}\nImage: colour {colour} shape {shape} scene {scene}',
+    'In the text "{snippet}" names {topic}\nIn the image the colour is {colour} the shape is {shape} and the scene '
+    'is {scene}',
+]
 _IMAGE_MATTERS = "The text alone would not give every tag, so the image matters here."
 _SECTION_LABELS = ("Text", "Image", "Keyphrases")  # the labelled style's line heads
 _BANKS = (_TEXT_OPENERS, _TEXT_QUOTES, _SCENE_IN_TEXT, _IMAGE, _POSITION, _DISTRACTOR, _KP_TOPIC, _KP_OBJECT_ABSENT,
-          _KP_OBJECT_PRESENT, _KP_SCENE_ABSENT, _KP_SCENE_PRESENT, _FILLERS, _CLOSERS, [_IMAGE_MATTERS])
+          _KP_OBJECT_PRESENT, _KP_SCENE_ABSENT, _KP_SCENE_PRESENT, _FILLERS, _CLOSERS, [_IMAGE_MATTERS], _FACTS)
 
 
 def oracle_texts() -> list[str]:
@@ -239,13 +267,16 @@ def _in_text(phrase: str, text: str) -> bool:
     return re.search(r"(?<!\w)" + re.escape(phrase.lower()) + r"(?!\w)", text.lower()) is not None
 
 
-def write_rationale(post: Post, seed: int = 0, max_words: int = 300, image_size: int | None = None) -> str:
-    """The oracle's reasoning for one post (the text inside <think>), deterministic per (seed, post id).
+def write_rationale(post: Post, seed: int = 0, max_words: int = 300, image_size: int | None = None,
+                    style: str = DEFAULT_STYLE) -> str:
+    """The oracle's reasoning for one post (the text inside <think>) in `style`, deterministic per (seed, post id).
 
-    `image_size` (the image's side in px) scales the size and position words; by default it is read from
-    the post's image file, and without one those words are left out.
+    `image_size` (the image's side in px, prose only) scales the size and position words; by default it is read
+    from the post's image file, and without one those words are left out.
     """
     synth = check_latents(post)
+    if check_style(style) == "facts":
+        return _write_facts(post, synth, seed, max_words)
     image_size = image_size or _image_side(post)
     rng = random.Random(f"mmkp-oracle|{seed}|{post.id}")  # str seeds hash with SHA-512: stable across runs
     topic, scene, obj_l = synth["topic"], synth["scene"], synth["object"]
@@ -325,3 +356,13 @@ def write_rationale(post: Post, seed: int = 0, max_words: int = 300, image_size:
         if len(body.split()) > max_words:
             body = " ".join(body.split()[:max_words])
     return body.strip()
+
+
+def _write_facts(post: Post, synth: dict, seed: int, max_words: int) -> str:
+    """The facts style: one of _FACTS, the topic quoted with two words either side as it stands in the text."""
+    rng = random.Random(f"mmkp-oracle-facts|{seed}|{post.id}")
+    topic, obj = synth["topic"], synth["object"]
+    snippet = _snippet(post.text, topic, context_words=2) or topic
+    body = rng.choice(_FACTS).format(snippet=snippet, topic=topic, colour=obj["colour"], shape=obj["shape"],
+                                      scene=synth["scene"])
+    return body if len(body.split()) <= max_words else " ".join(body.split()[:max_words])

@@ -1,7 +1,7 @@
 """The generation loop: ask the teacher, validate, retry, append every response to the cache.
 
     from mmkp_lib.teacher import OracleBackend, generate_rationales
-    summary = generate_rationales(posts, OracleBackend(), "cache/teacher/synth/oracle.jsonl")
+    summary = generate_rationales(posts, OracleBackend(), "cache/teacher/synth/oracle-facts.jsonl")
     print(summary.format())
 
 Each post is tried up to `max_attempts` times until its rationale validates;
