@@ -115,7 +115,8 @@ def train_baseline(train: Sequence[Post], config: BaselineConfig | None = None) 
 
 
 def predict_baseline_run(data: str, out, *, split: str = "test", train_split: str = "train",
-                         config: BaselineConfig | None = None) -> dict:
+                         config: BaselineConfig | None = None, limit: int | None = None,
+                         limit_train: int | None = None) -> dict:
     """Fit the baseline on `train_split` of `data`, predict `split`, and write a run folder like any other row's
     (config.json kind "baseline", predictions.jsonl, metrics.json), so the evaluator, `mmkp evaluate` and the
     analysis read it unchanged. Returns the metrics.
@@ -129,10 +130,12 @@ def predict_baseline_run(data: str, out, *, split: str = "test", train_split: st
     from mmkp_lib import runs
     from mmkp_lib.formats import load_posts
     from mmkp_lib.inference import write_predictions
+    from mmkp_lib.records import first_posts
 
     config = config or BaselineConfig()
     out = runs.check_writable_run(out, "baseline", "the baseline")
-    train, posts = load_posts(data, split=train_split), load_posts(data, split=split)
+    train = first_posts(load_posts(data, split=train_split), limit_train, "limit_train")
+    posts = first_posts(load_posts(data, split=split), limit, "limit")
     if not posts:
         raise ValueError(f"{data}: the {split!r} split is empty: nothing to predict")
     t0 = time.perf_counter()
@@ -149,4 +152,5 @@ def predict_baseline_run(data: str, out, *, split: str = "test", train_split: st
                 "think_tokens": 0, "answer_tokens": 0, "generated_tokens": 0, "stopped": True, "parse_error": None,
                 "generation_s": round(per_post, 6)} for p in posts]
     return write_predictions(out, posts, records, split=split, train_posts=train,
-                             predicted_with={"data": data, "baseline": dataclasses.asdict(config)})
+                             predicted_with={"data": data, "limit_train": limit_train,
+                                             "baseline": dataclasses.asdict(config)})

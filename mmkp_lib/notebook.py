@@ -108,6 +108,14 @@ def settings_summary(cfg) -> str:
             + ("  [SMOKE: not results]" if eff.smoke else ""))
 
 
+def _summary_path(value: Any) -> str:
+    from mmkp_lib.training.config import ConfigError
+
+    if not isinstance(value, str) or (value and not value.endswith(".json")):
+        raise ConfigError("summary_path", value, "a .json file path, or \"\" for no summary file")
+    return value
+
+
 @dataclass(frozen=True)
 class BreakdownSettings:
     """Notebook 05's own parameters (what it shows, not what it trains), validated."""
@@ -117,6 +125,7 @@ class BreakdownSettings:
     n_boot: int  # bootstrap draws over test posts
     close_margin: float  # F1@M (fraction) Dynamic CoT may fall below Fine-tune-CoT and still count as "close"
     gallery_posts: int  # posts in the static gallery
+    summary_path: str = ""  # where the machine-readable summary goes ("": nowhere)
 
     @classmethod
     def from_parameters(cls, params: dict[str, Any]) -> "BreakdownSettings":
@@ -131,4 +140,5 @@ class BreakdownSettings:
         smoke = params.get("smoke") or params.get("preset") == "smoke"
         return cls(n_seeds=seeds or (1 if smoke else 3), allow_training=params["allow_training"],
                    n_boot=check_int("n_boot", params["n_boot"], 100, "an integer >= 100 (bootstrap draws; 1000 gives stable 95% intervals)"),
-                   close_margin=float(margin), gallery_posts=check_int("gallery_posts", params["gallery_posts"], 1))
+                   close_margin=float(margin), gallery_posts=check_int("gallery_posts", params["gallery_posts"], 1),
+                   summary_path=_summary_path(params.get("summary_path", "")))

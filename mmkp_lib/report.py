@@ -66,6 +66,11 @@ class ReportConfig:
         return self.work / (SMOKE_DATA if self.smoke else DEFAULT_DATA)
 
     @property
+    def summary_path(self) -> Path:
+        """Notebook 05's machine-readable summary of the experiment; run_report adds the pipeline's times."""
+        return self.out / "summary.json"
+
+    @property
     def mmkp_dir(self) -> Path:
         return self.work / "data" / "mmkp"
 
@@ -75,7 +80,7 @@ class ReportConfig:
         from mmkp_lib.fetch import has_mmkp
 
         return {"smoke": self.smoke, "data": repo_relative(self.data_dir), "seed": self.seed,
-                "work_dir": repo_relative(self.work),
+                "work_dir": repo_relative(self.work), "summary_path": repo_relative(self.summary_path),
                 "mmkp_data": repo_relative(self.mmkp_dir) if has_mmkp(self.mmkp_dir) else ""}
 
 
@@ -111,13 +116,14 @@ def _run_synth(cfg: ReportConfig) -> None:
 
 def teacher_cache(cfg: ReportConfig) -> Path:
     from mmkp_lib.teacher.cache import default_cache_path
+    from mmkp_lib.teacher.oracle import DEFAULT_STYLE
 
-    return default_cache_path(cfg.data_dir, "oracle", root=cfg.work)
+    return default_cache_path(cfg.data_dir, "oracle", root=cfg.work, style=DEFAULT_STYLE)
 
 
 def _run_teacher(cfg: ReportConfig) -> None:
     cmd = [sys.executable, "-m", "mmkp_lib.cli", "teacher", "--data", str(cfg.data_dir), "--split", "train",
-           "--backend", "oracle", "--seed", str(cfg.seed), "--out", str(teacher_cache(cfg)), "--no-progress"]
+           "--backend", "oracle", "--style", "facts", "--seed", str(cfg.seed), "--out", str(teacher_cache(cfg)), "--no-progress"]
     subprocess.run(cmd, check=True)
 
 
@@ -261,6 +267,7 @@ def machine_description() -> str:
 
 
 def run_report(cfg: ReportConfig) -> list[dict]:
+    started = time.perf_counter()
     cfg.out.mkdir(parents=True, exist_ok=True)
     stamps_path = cfg.out / "stamps.json"
     stamps = {} if cfg.fresh or not stamps_path.exists() else json.loads(stamps_path.read_text())
@@ -283,7 +290,26 @@ def run_report(cfg: ReportConfig) -> list[dict]:
             timings.append({"stage": stage.name, "seconds": seconds, "reused": False})
         upstream = fp
     write_index(cfg, timings)
+    finish_summary(cfg, timings, wall_s=time.perf_counter() - started)
     return timings
+
+
+def finish_summary(cfg: ReportConfig, timings: list[dict], wall_s: float) -> Path | None:
+    """Add the pipeline's provenance and times to notebook 05's summary.json: commit, cores, this invocation's
+    wall minutes, and `wall_minutes_fresh` only when every stage ran in it (a fresh `make report`; otherwise
+    null, and the reused stages' own times are in index.html), plus the runs' summed process-minutes."""
+    from mmkp_lib.analysis.summary import write_summary
+
+    if not cfg.summary_path.is_file():
+        return None
+    summary = json.loads(cfg.summary_path.read_text())
+    fresh = all(not t["reused"] for t in timings)
+    _, run_seconds = run_time_rows(cfg)
+    return write_summary(cfg.summary_path, summary, commit=git_commit(), cores=os.cpu_count(),
+                         wall_minutes=round(wall_s / 60, 2), wall_minutes_fresh=round(wall_s / 60, 2) if fresh else None,
+                         total_process_minutes=round(run_seconds / 60, 2), smoke=cfg.smoke,
+                         stages={t["stage"]: {"seconds": round(t["seconds"], 1), "reused": t["reused"]}
+                                 for t in timings})
 
 
 def run_time_rows(cfg: ReportConfig) -> tuple[str, float]:

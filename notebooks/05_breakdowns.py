@@ -54,6 +54,7 @@ workers = None  # runs trained at once, one process and one thread each (1: one 
 n_boot = 1000  # bootstrap draws over test posts, for every interval and paired test
 close_margin = 0.02  # F1@M (fraction) Dynamic CoT may fall below Fine-tune-CoT and still count as "close"
 gallery_posts = 8  # posts shown in the static gallery (what the HTML report shows of the explorer)
+summary_path = ""  # write the experiment's machine-readable summary here (make report: reports/summary.json); "": none
 smoke = None  # True: test-sized model, a few steps and posts, one seed (CI)
 
 # %%
@@ -107,6 +108,15 @@ cost = A.reasoning_cost(tables)
 Markdown(A.breakdowns_answer(table, tests, cost, main_runs, LABELS, close_margin=close_margin, gamma=cfg.train.gamma,
                              posts=len(test), data=display_path(eff.data), model=eff.train.model,
                              steps=eff.train.max_steps, batch=eff.train.batch_size, n_seeds=n_seeds, smoke=eff.smoke))
+
+# %%
+# The machine-readable summary (`make report` adds the pipeline's wall time): every run, its cost, the claims.
+from mmkp_lib.analysis.summary import build_summary, write_summary
+
+summary = build_summary(run_list, scores, tests, cost, LABELS, close_margin=close_margin, settings=cfg.settings())
+if shown.summary_path:
+    print(f"summary of {len(summary['runs'])} runs written to {write_summary(shown.summary_path, summary)}")
+print("claims:", summary["claims"])
 
 # %% [markdown]
 # ## The main table

@@ -8,12 +8,13 @@ from _analysis_data import _records, gold_posts, train_posts
 from mmkp_lib import analysis as A
 from mmkp_lib.analysis import verdicts as V
 
-LABELS = {"zero-shot": "zero-shot", "sft": "sft", "cot": "cot", "multitask": "multitask", "dyncot": "dyncot-g0.4"}
+LABELS = {"zero-shot": "zero-shot", "baseline": "baseline", "sft": "sft", "cot": "cot", "multitask": "multitask", "dyncot": "dyncot-g0.4"}
 # A test row per claim pair, as paired_tests writes them; the defaults decide every claim "reproduced".
 REPRODUCING = {("zero-shot", "sft", "all"): {"delta": 0.40, "low": 0.30, "high": 0.50, "p_value": 0.005},
                ("sft", "cot", "unseen"): {"delta": 0.10, "low": 0.02, "high": 0.18, "p_value": 0.010},
                ("sft", "dyncot-g0.4", "unseen"): {"delta": 0.08, "low": 0.01, "high": 0.15, "p_value": 0.030},
-               ("cot", "dyncot-g0.4", "all"): {"delta": 0.01, "low": -0.01, "high": 0.03, "p_value": 0.400}}
+               ("cot", "dyncot-g0.4", "all"): {"delta": 0.01, "low": -0.01, "high": 0.03, "p_value": 0.400},
+               ("baseline", "sft", "unseen"): {"delta": 0.30, "low": 0.20, "high": 0.40, "p_value": 0.002}}
 ABOVE = {"reproduced": {"delta": 0.05, "low": 0.01, "high": 0.09, "p_value": 0.01},
          "not reproduced": {"delta": -0.05, "low": -0.09, "high": -0.01, "p_value": 0.01},
          "inconclusive": {"delta": 0.03, "low": -0.02, "high": 0.08, "p_value": 0.20}}
@@ -23,7 +24,8 @@ CLOSE = {"reproduced": {"delta": 0.00, "low": -0.015, "high": 0.02, "p_value": 0
          "inconclusive": {"delta": -0.01, "low": -0.05, "high": 0.03, "p_value": 0.6}}
 CLAIM_KEYS = {"sft_above_zero_shot": ("zero-shot", "sft", "all"), "cot_above_sft_unseen": ("sft", "cot", "unseen"),
               "dyncot_above_sft_unseen": ("sft", "dyncot-g0.4", "unseen"),
-              "dyncot_close_to_cot": ("cot", "dyncot-g0.4", "all")}
+              "dyncot_close_to_cot": ("cot", "dyncot-g0.4", "all"),
+              "baseline_fails_unseen": ("baseline", "sft", "unseen")}
 
 
 def paired_rows(**changed: dict) -> pd.DataFrame:
@@ -36,7 +38,7 @@ def paired_rows(**changed: dict) -> pd.DataFrame:
 
 def test_claim_pairs_are_the_paired_tests_the_claims_need():
     assert V.claim_pairs(LABELS) == [("zero-shot", "sft"), ("sft", "cot"), ("sft", "dyncot-g0.4"),
-                                     ("cot", "dyncot-g0.4")]
+                                     ("cot", "dyncot-g0.4"), ("baseline", "sft")]
     with pytest.raises(KeyError, match="no 'dyncot' row"):
         V.claim_pairs({"zero-shot": "zs", "sft": "sft", "cot": "cot"})
 
@@ -46,7 +48,8 @@ def test_default_rows_reproduce_every_claim():
 
 
 @pytest.mark.parametrize("outcome", ["reproduced", "not reproduced", "inconclusive"])
-@pytest.mark.parametrize("claim", ["sft_above_zero_shot", "cot_above_sft_unseen", "dyncot_above_sft_unseen"])
+@pytest.mark.parametrize("claim", ["sft_above_zero_shot", "cot_above_sft_unseen", "dyncot_above_sft_unseen",
+                                   "baseline_fails_unseen"])
 def test_above_claims_each_outcome(claim, outcome):
     got = V.claim_verdicts(paired_rows(**{claim: ABOVE[outcome]}), LABELS, close_margin=0.02)
     assert got[claim] == outcome
@@ -98,11 +101,13 @@ def test_claims_end_to_end_from_runs():
     Fine-tune-CoT and Dynamic CoT equal to SFT do not reproduce claim 2 but are "close" (interval [0, 0])."""
     gold, train = gold_posts(), train_posts()
     perfect = {p.id: list(p.keyphrases) for p in gold}
-    runs = [A.Run("zero-shot", _records({p.id: ["nothing"] for p in gold}), strategy="zero-shot")]
+    runs = [A.Run("zero-shot", _records({p.id: ["nothing"] for p in gold}), strategy="zero-shot"),
+            A.Run("baseline", _records({p.id: ["nothing"] for p in gold}), strategy="baseline")]
     runs += [A.Run(f"{s}-seed0", _records(perfect), strategy=s, seed=0) for s in ("sft", "cot", "multitask")]
     runs += [A.Run("dyncot-g0.4-seed0", _records(perfect), strategy="dyncot", seed=0, gamma="0.4")]
     tests = A.paired_tests(runs, A.score_runs(gold, runs, train), A.claim_pairs(LABELS), metrics=("f1@M",),
                            n_boot=200)
     assert A.claim_verdicts(tests, LABELS, close_margin=0.02) == {
         "sft_above_zero_shot": "reproduced", "cot_above_sft_unseen": "not reproduced",
-        "dyncot_above_sft_unseen": "not reproduced", "dyncot_close_to_cot": "reproduced"}
+        "dyncot_above_sft_unseen": "not reproduced", "dyncot_close_to_cot": "reproduced",
+        "baseline_fails_unseen": "reproduced"}

@@ -27,15 +27,20 @@ def exp(kp_data, tmp_path_factory):
 def test_plan_names_are_the_labels_the_analysis_parses(kp_data, tmp_path):
     cfg = ExperimentConfig.from_settings(data=kp_data.data, work_dir=str(tmp_path), zero_shot_model="tiny", seeds=(0,))
     names = [s.name for s in plan(cfg)]
-    assert names == ["zero-shot-tiny", "sft-seed0", "cot-seed0", "multitask-seed0", "dyncot-g0.4-seed0"]
+    assert names == ["zero-shot-tiny", "baseline", "sft-seed0", "cot-seed0", "multitask-seed0", "dyncot-g0.4-seed0"]
     full = report_plan(cfg)
     full_names = [s.name for s in full]
-    assert len(full_names) == len(set(full_names)) == 1 + 3 * 4 + 3  # the sweep's 0.4 is the main dyncot run
-    assert {"dyncot-g1.6-seed0", "dyncot-g0.8-seed0", "dyncot-gq0.3-seed0", "cot-seed2"} <= set(full_names)
+    assert len(full_names) == len(set(full_names)) == 2 + 3 * 4 + 4  # the sweep's 0.4 is the main dyncot run
+    assert {"dyncot-g0.1-seed0", "dyncot-g1-seed0", "dyncot-gq0.3-seed0", "dyncot-gr0.5-seed0",
+            "cot-seed2"} <= set(full_names)
     assert not any(n.startswith("dyncot-") and n.endswith(("seed1", "seed2")) and "g0.4" not in n for n in full_names)
     labels = {Run(name=n, predictions=[]).label for n in full_names if n != "zero-shot-tiny"}
-    assert labels == {"sft", "cot", "multitask", "dyncot-g0.4", "dyncot-g0.8", "dyncot-g1.6", "dyncot-gq0.3"}
+    assert labels == {"baseline", "sft", "cot", "multitask", "dyncot-g0.4", "dyncot-g0.1", "dyncot-g1",
+                      "dyncot-gq0.3", "dyncot-gr0.5"}
     assert display_label("dyncot-gq0.3") == "Dynamic CoT γ=q0.3"
+    assert display_label("dyncot-gr0.3") == "Thought dropout (CoT share 0.3)"
+    assert display_label("baseline") == "Traditional baseline"
+    assert [s.kind for s in full[:2]] == ["zero-shot", "baseline"] and full[1].baseline["data"] == cfg.effective().data
     assert main_labels(cfg)["dyncot"] == "dyncot-g0.4"
     assert run_name("dyncot", 2, "q0.3") == "dyncot-gq0.3-seed2"
 
@@ -46,12 +51,12 @@ def test_every_strategy_trains_the_same_steps_and_batch(kp_data, tmp_path):
     assert {(s.train["max_steps"], s.train["batch_size"], s.train["lr"]) for s in trained} == {
         (cfg.train.max_steps, cfg.train.batch_size, cfg.train.lr)}
     by = {s.name: s.train for s in trained}
-    assert by["dyncot-gq0.3-seed0"]["gamma"] == "q0.3" and by["dyncot-g1.6-seed0"]["gamma"] == 1.6
+    assert by["dyncot-gq0.3-seed0"]["gamma"] == "q0.3" and by["dyncot-g1-seed0"]["gamma"] == 1.0
     assert by["sft-seed1"]["seed"] == 1 and by["sft-seed1"]["model_seed"] == 0  # vary_model_seed=False
-    assert by["sft-seed0"]["teacher_cache"] is None and by["cot-seed0"]["teacher_cache"].endswith("oracle.jsonl")
+    assert by["sft-seed0"]["teacher_cache"] is None and by["cot-seed0"]["teacher_cache"].endswith("oracle-facts.jsonl")
     assert Path(by["cot-seed0"]["out"]) == tmp_path.resolve() / "runs" / "cot-seed0"
     varied = ExperimentConfig.from_settings(data=kp_data.data, work_dir=str(tmp_path), vary_model_seed=True, seeds=(0, 3))
-    assert [s.train["model_seed"] for s in plan(varied, zero_shot=False, strategies=("sft",))] == [0, 3]
+    assert [s.train["model_seed"] for s in plan(varied, zero_shot=False, baseline=False, strategies=("sft",))] == [0, 3]
 
 
 @pytest.mark.parametrize("field,value,match", [
@@ -160,7 +165,7 @@ def test_ensure_teacher_writes_oracle_rationales_once(kp_data, tmp_path):
     cfg = ExperimentConfig.from_settings(data=kp_data.data, work_dir=str(tmp_path), smoke=True)
     logs = []
     path = ensure_teacher(cfg, log=logs.append)
-    assert path == tmp_path.resolve() / "cache" / "teacher" / "synth" / "oracle.jsonl"
+    assert path == tmp_path.resolve() / "cache" / "teacher" / "synth" / "oracle-facts.jsonl"
     assert "oracle wrote 32 rationales" in logs[0]
     ensure_teacher(cfg, log=logs.append)
     assert logs[1].endswith("rationales for all 32 training posts")
@@ -192,9 +197,11 @@ def test_runs_go_seed_by_seed_and_slowest_first_within_a_seed(kp_data, tmp_path)
     cfg = ExperimentConfig.from_settings(data=kp_data.data, work_dir=str(tmp_path), zero_shot_model="tiny")
     order = [s.name for s in _run_order(report_plan(cfg))]
     first_wave = order[:order.index("multitask-seed1")]
-    assert order[0] == "multitask-seed0" and "zero-shot-tiny" in first_wave and len(first_wave) == 5
-    assert order[9:13] == ["multitask-seed2", "cot-seed2", "dyncot-g0.4-seed2", "sft-seed2"]
-    assert set(order[13:]) == {"dyncot-g0.8-seed0", "dyncot-g1.6-seed0", "dyncot-gq0.3-seed0"}  # the sweep last
+    assert order[0] == "multitask-seed0" and {"zero-shot-tiny", "baseline"} <= set(first_wave)
+    assert len(first_wave) == 6
+    assert order[10:14] == ["multitask-seed2", "cot-seed2", "dyncot-g0.4-seed2", "sft-seed2"]
+    assert set(order[14:]) == {"dyncot-g0.1-seed0", "dyncot-g1-seed0", "dyncot-gq0.3-seed0",
+                               "dyncot-gr0.5-seed0"}  # the sweep last
 
 
 def test_workers_are_pinned_one_gpu_each(exp, monkeypatch):
@@ -252,7 +259,7 @@ def test_settings_and_cluster_commands(exp, tmp_path):
     lines = run_commands(specs, "accelerate launch --num_processes 4", tmp_path / ".plans")
     train_lines = [ln for ln in lines if " -m mmkp_lib.cli train " in ln]
     assert len(train_lines) == 4 and all(ln.startswith("accelerate launch --num_processes 4 -m") for ln in train_lines)
-    assert sum(" -m mmkp_lib.experiment --spec " in ln for ln in lines) == 5  # zero-shot too
+    assert sum(" -m mmkp_lib.experiment --spec " in ln for ln in lines) == 6  # zero-shot and the baseline too
     saved = json.loads((tmp_path / ".plans" / "sft-seed0.train.json").read_text())
     assert saved == next(s.train for s in specs if s.name == "sft-seed0")
     assert ExperimentConfig.from_settings(**{"data": exp.data, **parse_settings(["lora=true"])}).validated().train.lora is True
@@ -281,7 +288,7 @@ def test_the_default_benchmark_is_generated_when_missing_and_no_other_folder_is(
     cfg = experiment_config({"preset": "report", "smoke": True, "work_dir": str(tmp_path)})
     assert Path(cfg.effective().data) == tmp_path / "data" / "synth-smoke"
     assert len(load_posts("data/synth-smoke", split="train")) == 300 and not (tmp_path / "data" / "synth").exists()
-    assert cfg.effective().teacher_cache.endswith("synth-smoke/oracle.jsonl")
+    assert cfg.effective().teacher_cache.endswith("synth-smoke/oracle-facts.jsonl")
     other = ExperimentConfig.from_settings("report", data="elsewhere", work_dir=str(tmp_path))
     assert ensure_data(other) == Path("elsewhere") and not Path("elsewhere").exists()
     with pytest.raises(ConfigError, match="mmkp synth --out elsewhere"):

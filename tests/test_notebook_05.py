@@ -45,23 +45,29 @@ def test_notebook_05_smoke_reads_the_runs_and_shows_every_section(smoke_experime
     from mmkp_lib.formats import load_posts
 
     out = tmp_path / "05.ipynb"
+    summary_file = tmp_path / "summary.json"
     text = execute(NOTEBOOK, out, data=smoke_experiment.data, work_dir=smoke_experiment.work_dir, smoke=True,
-                   allow_training=False)
+                   allow_training=False, summary_path=str(summary_file))
     assert not error_outputs(out)
+    summary = json.loads(summary_file.read_text())  # every run the page read, the four claims
+    assert {r["name"] for r in summary["runs"]} == set(smoke_experiment.runs)
+    assert set(summary["claims"]) == {"sft_above_zero_shot", "cot_above_sft_unseen",
+                                      "dyncot_close_to_cot_fewer_tokens", "baseline_fails_unseen"}
+    assert {r["strategy"] for r in summary["runs"]} >= {"zero-shot", "baseline", "sft", "cot", "dyncot"}
     assert f"{len(smoke_experiment.runs)} runs reused, 0 made" in text  # read only: nothing retrained
     n_test = len(load_posts(smoke_experiment.data, split="test"))
     # The answer paragraph opens the page, built from this run's numbers, one line per claim.
     answer = text[text.index("**Answer.**"):]
     assert answer.startswith(f"**Answer.** On {n_test} test posts of `{smoke_experiment.data}`")
     for claim in ("1. *SFT far above zero-shot:*", "2. *Reasoning above SFT on unseen keyphrases:*",
-                  "3. *Dynamic CoT close to Fine-tune-CoT"):
+                  "3. *Dynamic CoT close to Fine-tune-CoT", "4. *The traditional baseline fails on unseen"):
         assert claim in answer
     assert "Smoke run" in answer and "38.48%" in answer
     assert text.index("**Answer.**") < text.index("Zero-shot")  # before the main table
     html = html_outputs(out)
     # The main table in the paper's layout: its five rows and the all/absent/unseen/seen x F1@1/F1@M columns.
     table = html[:html.index("</table>")]
-    for row in ("Zero-shot", "SFT", "Fine-tune-CoT", "Multi-task", "Dynamic CoT γ=0.4"):
+    for row in ("Zero-shot", "Traditional baseline", "SFT", "Fine-tune-CoT", "Multi-task", "Dynamic CoT γ=0.4"):
         assert f"<th>{row}</th>" in table, row
     for col in ("all", "absent", "unseen", "seen", "f1@1", "f1@M"):
         assert f">{col}</th>" in table, col
@@ -80,7 +86,7 @@ def test_notebook_05_without_training_names_the_missing_runs(smoke_experiment, t
     import papermill
 
     with pytest.raises(papermill.PapermillExecutionError,
-                       match=r"allow_training=False, but 6 of 6 runs .* not complete: zero-shot-tiny-test \(train"):
+                       match=r"allow_training=False, but 7 of 7 runs .* not complete: zero-shot-tiny-test \(train"):
         execute(NOTEBOOK, tmp_path / "05.ipynb", data=smoke_experiment.data, work_dir=str(tmp_path), smoke=True,
                 allow_training=False)
     assert not (tmp_path / "runs-smoke").exists()  # it trained nothing

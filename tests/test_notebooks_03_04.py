@@ -31,13 +31,13 @@ def nb03(work):
 def test_notebook_03_smoke(nb03, work):
     text, params = nb03
     runs = work / "runs-smoke"
-    for name in ("zero-shot-tiny-test", "sft-seed0", "cot-seed0", "multitask-seed0"):
+    for name in ("zero-shot-tiny-test", "baseline", "sft-seed0", "cot-seed0", "multitask-seed0"):
         assert (runs / name / "metrics.json").is_file(), name
     assert "After **6 optimizer steps of 4 posts**" in text and "Smoke run" in text
     assert "F1@M" in text and "think_tokens" in text and "scene_from_image" in text
     # A second execution reuses every run.
     again = execute(NB03, work / "03b.ipynb", **params)
-    assert again.count(": reused (") == 4
+    assert again.count(": reused (") == 5
 
 
 def test_notebook_04_smoke_with_a_loss_gamma_and_a_quantile(nb03, work):

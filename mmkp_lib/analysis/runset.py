@@ -24,11 +24,11 @@ from mmkp_lib import runs as run_files
 from mmkp_lib.training.config import GAMMA_KINDS, ConfigError, parse_gamma
 
 # The paper's rows, in its order; anything else sorts after them.
-STRATEGY_ORDER = ("zero-shot", "sft", "cot", "multitask", "dyncot")
-STRATEGY_NAMES = {"zero-shot": "Zero-shot", "sft": "SFT", "cot": "Fine-tune-CoT", "multitask": "Multi-task",
-                  "dyncot": "Dynamic CoT"}
+STRATEGY_ORDER = ("zero-shot", "baseline", "sft", "cot", "multitask", "dyncot")
+STRATEGY_NAMES = {"zero-shot": "Zero-shot", "baseline": "Traditional baseline", "sft": "SFT", "cot": "Fine-tune-CoT",
+                  "multitask": "Multi-task", "dyncot": "Dynamic CoT"}
 _SEED_SUFFIX = re.compile(r"^(?P<label>.+)-seed(?P<seed>\d+)$")
-_GAMMA_LABEL = re.compile(r"^dyncot-g(q?\d*\.?\d+)$")
+_GAMMA_LABEL = re.compile(r"^dyncot-g([qr]?\d*\.?\d+)$")
 
 
 @dataclass
@@ -76,10 +76,13 @@ class Run:
 
 
 def display_label(label: str) -> str:
-    """"cot" -> "Fine-tune-CoT", "dyncot-g0.4" -> "Dynamic CoT γ=0.4"; any other label stays as it is."""
+    """"cot" -> "Fine-tune-CoT", "dyncot-g0.4" -> "Dynamic CoT γ=0.4", "dyncot-gr0.3" -> "Thought dropout (CoT
+    share 0.3)"; any other label stays as it is."""
     if label in STRATEGY_NAMES:
         return STRATEGY_NAMES[label]
     m = _GAMMA_LABEL.match(label)
+    if m and m.group(1).startswith("r"):  # a random share of CoT visits: TON's thought dropout, the gate's control
+        return f"Thought dropout (CoT share {m.group(1)[1:]})"
     return f"{STRATEGY_NAMES['dyncot']} γ={m.group(1)}" if m else label
 
 
@@ -94,7 +97,8 @@ def load_run(folder: str | os.PathLike, split: str = "test", label: str = "") ->
     preds = run_files.read_predictions(folder, split)  # raises FileNotFoundError naming the file
     config = run_files.read_config(folder) if run_files.path(folder, run_files.CONFIG).is_file() else {}
     params = config.get("params") or {}
-    strategy = params.get("strategy") or ("zero-shot" if config.get("kind") == "zero-shot" else "unknown")
+    strategy = params.get("strategy") or (config.get("kind") if config.get("kind") in ("zero-shot", "baseline")
+                                          else "unknown")
     seed = config.get("seed", params.get("seed"))
     log_file = run_files.path(folder, run_files.TRAIN_LOG)
     decisions_file = run_files.path(folder, run_files.DECISIONS)

@@ -63,7 +63,7 @@ def ensure_teacher(cfg: ExperimentConfig, log: Callable[[str], None] = print) ->
             f"write them first with notebook 02 or `mmkp teacher --data {eff.data} --backend {eff.teacher_backend} "
             f"--out {path}` (ensure_teacher only runs the free offline oracle)")
     t0 = time.perf_counter()
-    summary = generate_rationales(posts, make_backend("oracle"), path, progress=False)
+    summary = generate_rationales(posts, make_backend("oracle", style=eff.teacher_style), path, progress=False)
     log(f"teacher cache {display_path(path)}: oracle wrote {summary.done} rationales in {time.perf_counter() - t0:.1f} s")
     return path
 
@@ -76,7 +76,7 @@ def ensure_models(specs: Sequence[RunSpec], log: Callable[[str], None] = print) 
     for s in specs:
         if s.train is not None:
             wanted.add((s.train["model"], s.train["model_seed"], s.train["model_cache"]))
-        else:
+        elif s.zero_shot is not None:  # the baseline uses no model
             wanted.add((s.zero_shot["model_name"], s.zero_shot["model_seed"], s.zero_shot["model_cache"]))
     for name, seed, cache in sorted(wanted):
         if name in NAMED_MODELS:
@@ -121,6 +121,17 @@ def ensure_run(spec: RunSpec, log: Callable[[str], None] = print) -> Path:
     _set_threads(spec.threads)
     _quiet_progress_bars()
     load_before = os.getloadavg()
+    if spec.baseline is not None:
+        from mmkp_lib.baseline import predict_baseline_run
+
+        runs.remove_run(run, keep=(spec.baseline["data"],))
+        t0 = time.perf_counter()
+        predict_baseline_run(spec.baseline["data"], run, split=spec.predict["split"], limit=spec.predict["limit"],
+                             limit_train=spec.baseline["limit_train"])
+        _record(spec, predict=_done_predict(spec), predict_wall_s=round(time.perf_counter() - t0, 2),
+                threads=spec.threads)
+        log(f"{spec.name}: fitted and predicted in {time.perf_counter() - t0:.1f} s")
+        return run
     if spec.train is None:
         from mmkp_lib.inference import predict_zero_shot
 

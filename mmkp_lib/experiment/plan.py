@@ -33,17 +33,24 @@ class RunSpec:
     train: dict | None  # TrainConfig.to_dict(); None for zero-shot
     zero_shot: dict | None  # predict_zero_shot keyword arguments; None for trained runs
     predict: dict  # split, limit, batch_size, max_new_tokens of the test prediction
+    baseline: dict | None = None  # the traditional baseline's settings (data); None for other runs
     threads: int = 1  # torch threads the run uses (recorded; results differ in the last bits across thread counts)
     keep_checkpoints: bool = False  # a finished run keeps model/ only (checkpoints are for resuming)
     wave: int = 0  # scheduling group: runs of wave 0 go first (plan: one wave per seed, then the gamma sweep)
 
     @property
     def kind(self) -> str:
+        if self.baseline is not None:
+            return "baseline"
         return "zero-shot" if self.train is None else "train"
 
     @property
     def strategy(self) -> str:
-        return "zero-shot" if self.train is None else self.train["strategy"]
+        return self.kind if self.train is None else self.train["strategy"]
+
+    @property
+    def data(self) -> str:
+        return (self.train or self.zero_shot or self.baseline)["data"]
 
     def train_config(self) -> TrainConfig:
         if self.train is None:
@@ -79,7 +86,7 @@ def run_name(strategy: str, seed: int, gamma: Gamma | None = None) -> str:
 
 def main_labels(cfg: ExperimentConfig) -> dict[str, str]:
     """The analysis label of each of the paper's rows in this experiment: {"sft": "sft", ..., "dyncot": "dyncot-g0.4"}."""
-    return {"zero-shot": "zero-shot", "sft": "sft", "cot": "cot", "multitask": "multitask",
+    return {"zero-shot": "zero-shot", "baseline": "baseline", "sft": "sft", "cot": "cot", "multitask": "multitask",
             "dyncot": f"dyncot-g{cfg.train.gamma}"}
 
 
@@ -121,6 +128,15 @@ def zero_shot_spec(cfg: ExperimentConfig) -> RunSpec:
                    threads=eff.threads)
 
 
+def baseline_spec(cfg: ExperimentConfig) -> RunSpec:
+    """The traditional baseline row (mmkp_lib.baseline): fitted in seconds on the training posts the plan's runs
+    use, never trained with a strategy; it can only predict training keyphrases."""
+    eff = cfg.effective()
+    settings = dict(_predict_settings(eff), max_new_tokens=None)
+    return RunSpec(name="baseline", out=str(Path(eff.runs_dir) / "baseline"), train=None, zero_shot=None,
+                   baseline={"data": eff.data, "limit_train": eff.limit_train or None}, predict=settings)
+
+
 def evaluation_posts(cfg: ExperimentConfig) -> tuple[list, list]:
     """(test posts, training posts) as the plan's runs used them: the first `test_limit` test posts they
     predicted, the first `limit_train` training posts they trained on (what seen/unseen is judged against)."""
@@ -134,13 +150,15 @@ def evaluation_posts(cfg: ExperimentConfig) -> tuple[list, list]:
 
 
 def plan(cfg: ExperimentConfig, *, strategies: Sequence[str] = STRATEGIES, seeds: Sequence[int] | None = None,
-         zero_shot: bool = True, sweep: bool = False) -> list[RunSpec]:
-    """Run specs: zero-shot (once), then each strategy x seed (dyncot at cfg.train.gamma), then the gamma sweep on the
+         zero_shot: bool = True, baseline: bool = True, sweep: bool = False) -> list[RunSpec]:
+    """Run specs: zero-shot and the traditional baseline (once each), then each strategy x seed (dyncot at cfg.train.gamma), then the gamma sweep on the
     first seed (sweep=True; the main gamma is not repeated). Names are unique. Each seed is a scheduling wave and
     the sweep the last one, so the main table's runs finish first."""
     eff = cfg.effective()
     seeds = tuple(seeds) if seeds is not None else eff.seeds
     specs = [zero_shot_spec(cfg)] if zero_shot else []
+    if baseline:
+        specs.append(baseline_spec(cfg))
     for wave, seed in enumerate(seeds):
         for strategy in strategies:
             specs.append(dataclasses.replace(train_spec(cfg, strategy, seed), wave=wave))
@@ -188,8 +206,7 @@ def params_diff(saved: dict[str, Any], wanted: dict[str, Any]) -> dict[str, tupl
 def _expected_test_posts(spec: RunSpec) -> int:
     from mmkp_lib.formats import load_posts
 
-    data = spec.train["data"] if spec.train else spec.zero_shot["data"]
-    n = len(load_posts(data, split=spec.predict["split"]))
+    n = len(load_posts(spec.data, split=spec.predict["split"]))
     return min(n, spec.predict["limit"]) if spec.predict["limit"] else n
 
 
@@ -210,14 +227,17 @@ def _prediction_matches(spec: RunSpec, config: dict) -> bool:
         return False
     if not isinstance(done, dict):
         return False
-    if spec.train is not None:
+    if spec.baseline is not None:
+        want = {"data": spec.baseline["data"], "limit_train": spec.baseline["limit_train"]}
+    elif spec.train is not None:
         want = {"data": spec.train["data"], "model": spec.train["model"], "checkpoint": None,
                 "model_step": (config.get("result") or {}).get("global_step")}
     else:
         want = {"data": spec.zero_shot["data"], "model": spec.zero_shot["model_name"],
                 "model_seed": spec.zero_shot["model_seed"]}
-    want.update(split=spec.predict["split"], max_new_tokens=spec.predict["max_new_tokens"],
-                posts=_expected_test_posts(spec))
+    want.update(split=spec.predict["split"], posts=_expected_test_posts(spec))
+    if spec.baseline is None:
+        want["max_new_tokens"] = spec.predict["max_new_tokens"]
     return all(_same_path(done.get(k), v) if k == "data" else done.get(k) == v for k, v in want.items())
 
 
@@ -244,6 +264,11 @@ def run_status(spec: RunSpec) -> tuple[str, str]:
     if not cfg_file.is_file():
         return "retrain", "the folder has no config.json (an interrupted start)"
     config = runs.read_config(run)
+    if spec.baseline is not None:
+        if config.get("kind") != "baseline":
+            return "retrain", f"config.json is a {config.get('kind')!r} run, not the baseline"
+        return ("complete", "baseline predictions match") if _prediction_matches(spec, config) else \
+            ("retrain", "baseline predictions missing or made with other settings")
     if spec.train is None:
         if config.get("kind") != "zero-shot":
             return "retrain", f"config.json is a {config.get('kind')!r} run, not zero-shot"
