@@ -38,10 +38,10 @@ class ConnectorWarmupConfig:
     seed: int = 0
 
     def __post_init__(self):
-        if self.pairs not in PAIR_RULES:
-            raise ValueError(f"connector warm-up pairs must be one of {PAIR_RULES}, got {self.pairs!r}")
-        if self.train not in TRAINED:
-            raise ValueError(f"connector warm-up train must be one of {TRAINED}, got {self.train!r}")
+        from mmkp_lib.models.warmup_loop import check_choice
+
+        check_choice("connector warm-up", "pairs", self.pairs, PAIR_RULES)
+        check_choice("connector warm-up", "train", self.train, TRAINED)
 
 
 def captioned_images(cfg: ConnectorWarmupConfig):

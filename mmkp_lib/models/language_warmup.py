@@ -53,10 +53,12 @@ class LanguageWarmupConfig:
     seed: int = 0
 
     def __post_init__(self):
-        if self.corpus not in CORPORA:
-            raise ValueError(f"language warm-up corpus must be one of {CORPORA}, got {self.corpus!r}")
-        if self.topics not in TOPIC_RULES:
-            raise ValueError(f"language warm-up topics must be one of {TOPIC_RULES}, got {self.topics!r}")
+        from mmkp_lib.models.warmup_loop import check_choice
+        from mmkp_lib.teacher.oracle import STYLES
+
+        check_choice("language warm-up", "corpus", self.corpus, CORPORA)
+        check_choice("language warm-up", "topics", self.topics, TOPIC_RULES)
+        check_choice("language warm-up", "style", self.style, STYLES)
 
 
 def reference_keyphrases() -> set[str]:

@@ -10,6 +10,12 @@ import time
 from typing import Callable
 
 
+def check_choice(what: str, name: str, value, choices: tuple) -> None:
+    """ValueError naming the warm-up, the field, the allowed values and the value given, unless it is one of them."""
+    if value not in choices:
+        raise ValueError(f"{what} {name} must be one of {choices}, got {value!r}")
+
+
 def run_steps(model, params: list, batch: Callable[[int], dict | list[dict]], *, steps: int, lr: float, ramp_steps: int,
               weight_decay: float = 0.0, bf16: bool = False, log=None, what: str = "warm-up") -> dict:
     """Train `params` of `model` for `steps` steps on `batch(step)` (the model's keyword arguments, labels
