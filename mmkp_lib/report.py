@@ -122,8 +122,10 @@ def teacher_cache(cfg: ReportConfig) -> Path:
 
 
 def _run_teacher(cfg: ReportConfig) -> None:
+    from mmkp_lib.teacher.oracle import DEFAULT_STYLE
+
     cmd = [sys.executable, "-m", "mmkp_lib.cli", "teacher", "--data", str(cfg.data_dir), "--split", "train",
-           "--backend", "oracle", "--style", "facts", "--seed", str(cfg.seed), "--out", str(teacher_cache(cfg)), "--no-progress"]
+           "--backend", "oracle", "--style", DEFAULT_STYLE, "--seed", str(cfg.seed), "--out", str(teacher_cache(cfg)), "--no-progress"]
     subprocess.run(cmd, check=True)
 
 
@@ -299,10 +301,11 @@ def finish_summary(cfg: ReportConfig, timings: list[dict], wall_s: float) -> Pat
     wall minutes, and `wall_minutes_fresh` only when every stage ran in it (a fresh `make report`; otherwise
     null, and the reused stages' own times are in index.html), plus the runs' summed process-minutes."""
     from mmkp_lib.analysis.summary import write_summary
+    from mmkp_lib.runs import read_json
 
     if not cfg.summary_path.is_file():
         return None
-    summary = json.loads(cfg.summary_path.read_text())
+    summary = read_json(cfg.summary_path)
     fresh = all(not t["reused"] for t in timings)
     _, run_seconds = run_time_rows(cfg)
     return write_summary(cfg.summary_path, summary, commit=git_commit(), cores=os.cpu_count(),

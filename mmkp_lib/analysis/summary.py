@@ -15,7 +15,6 @@ fewer reasoning tokens, and the traditional baseline failing on unseen keyphrase
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -96,7 +95,7 @@ def build_summary(runs: Sequence[Run], scores: Mapping[str, PostScores], tests: 
         "cot_above_sft_unseen": verdict["cot_above_sft_unseen"],
         "dyncot_close_to_cot_fewer_tokens": fewer_tokens_verdict(verdict["dyncot_close_to_cot"], cost,
                                                                  labels["cot"], labels["dyncot"]),
-        "baseline_fails_unseen": verdict.get("baseline_fails_unseen", INCONCLUSIVE),
+        "baseline_fails_unseen": verdict["baseline_fails_unseen"],
     }
     return {"settings": dict(settings or {}), "close_margin": close_margin,
             "runs": [run_record(r, scores[r.name], by_run.get(r.name)) for r in runs],
@@ -105,14 +104,9 @@ def build_summary(runs: Sequence[Run], scores: Mapping[str, PostScores], tests: 
 
 def write_summary(path: str | os.PathLike, summary: Mapping[str, Any], **fields: Any) -> Path:
     """Write (or update with `fields`, e.g. the pipeline's wall time) the summary file, atomically."""
-    path = Path(path)
-    data = dict(summary)
-    data.update(fields)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    tmp.replace(path)
-    return path
+    from mmkp_lib.runs import write_json
+
+    return write_json(path, {**summary, **fields})
 
 
 __all__ = ["INCONCLUSIVE", "NOT_REPRODUCED", "REPRODUCED", "SUMMARY_CLAIMS", "SUMMARY_GROUPS", "build_summary",

@@ -151,8 +151,8 @@ def evaluation_posts(cfg: ExperimentConfig) -> tuple[list, list]:
 
 def plan(cfg: ExperimentConfig, *, strategies: Sequence[str] = STRATEGIES, seeds: Sequence[int] | None = None,
          zero_shot: bool = True, baseline: bool = True, sweep: bool = False) -> list[RunSpec]:
-    """Run specs: zero-shot and the traditional baseline (once each), then each strategy x seed (dyncot at cfg.train.gamma), then the gamma sweep on the
-    first seed (sweep=True; the main gamma is not repeated). Names are unique. Each seed is a scheduling wave and
+    """Run specs: zero-shot and the traditional baseline (once each), then each strategy x seed (dyncot at
+    cfg.train.gamma), then the gamma sweep on the first seed (sweep=True; the main gamma is not repeated). Names are unique. Each seed is a scheduling wave and
     the sweep the last one, so the main table's runs finish first."""
     eff = cfg.effective()
     seeds = tuple(seeds) if seeds is not None else eff.seeds
@@ -228,14 +228,13 @@ def _prediction_matches(spec: RunSpec, config: dict) -> bool:
     if not isinstance(done, dict):
         return False
     if spec.baseline is not None:
-        want = {"data": spec.baseline["data"], "limit_train": spec.baseline["limit_train"]}
+        want = {"limit_train": spec.baseline["limit_train"]}
     elif spec.train is not None:
-        want = {"data": spec.train["data"], "model": spec.train["model"], "checkpoint": None,
+        want = {"model": spec.train["model"], "checkpoint": None,
                 "model_step": (config.get("result") or {}).get("global_step")}
     else:
-        want = {"data": spec.zero_shot["data"], "model": spec.zero_shot["model_name"],
-                "model_seed": spec.zero_shot["model_seed"]}
-    want.update(split=spec.predict["split"], posts=_expected_test_posts(spec))
+        want = {"model": spec.zero_shot["model_name"], "model_seed": spec.zero_shot["model_seed"]}
+    want.update(data=spec.data, split=spec.predict["split"], posts=_expected_test_posts(spec))
     if spec.baseline is None:
         want["max_new_tokens"] = spec.predict["max_new_tokens"]
     return all(_same_path(done.get(k), v) if k == "data" else done.get(k) == v for k, v in want.items())

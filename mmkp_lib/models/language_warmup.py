@@ -109,40 +109,53 @@ def document_ids(tokenizer, docs: list[str], max_length: int) -> list[list[int]]
     return [row[:max_length] for row in tokenizer([d + eos for d in docs], add_special_tokens=False)["input_ids"]]
 
 
-def text_batches(ids: list[list[int]], batch_size: int, pad: int, seed: int):
-    """batch(step) -> padded input_ids / attention_mask / labels of the next `batch_size` documents, in a fresh
-    random order (torch.Generator seeded with `seed`) each pass over them."""
+def padded_batches(ids: list[list[int]], batch_size: int, pad: int, seed: int):
+    """batch(step) -> (indices, input_ids, attention_mask) of the next `batch_size` rows of `ids`, right-padded
+    with `pad`, in a fresh random order (torch.Generator seeded with `seed`) each pass over them."""
     import torch
 
     gen = torch.Generator().manual_seed(seed)
     state = {"order": [], "pos": 0}
 
-    def batch(step: int) -> dict:
+    def batch(step: int):
         if state["pos"] + batch_size > len(state["order"]):
             state["order"], state["pos"] = torch.randperm(len(ids), generator=gen).tolist(), 0
-        rows = [ids[i] for i in state["order"][state["pos"]:state["pos"] + batch_size]]
+        pick = state["order"][state["pos"]:state["pos"] + batch_size]
         state["pos"] += batch_size
-        width = max(len(r) for r in rows)
-        input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        attention = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            input_ids[i, :len(r)] = torch.tensor(r)
-            attention[i, :len(r)] = 1
+        width = max(len(ids[i]) for i in pick)
+        input_ids = torch.full((len(pick), width), pad, dtype=torch.long)
+        attention = torch.zeros((len(pick), width), dtype=torch.long)
+        for j, i in enumerate(pick):
+            input_ids[j, :len(ids[i])] = torch.tensor(ids[i])
+            attention[j, :len(ids[i])] = 1
+        return pick, input_ids, attention
+
+    return batch
+
+
+def text_batches(ids: list[list[int]], batch_size: int, pad: int, seed: int):
+    """batch(step) -> input_ids / attention_mask / labels (loss on every real token) of padded_batches."""
+    rows = padded_batches(ids, batch_size, pad, seed)
+
+    def batch(step: int) -> dict:
+        _, input_ids, attention = rows(step)
         return {"input_ids": input_ids, "attention_mask": attention,
                 "labels": input_ids.masked_fill(attention == 0, -100)}
 
     return batch
 
 
-def language_warm_up(model, tokenizer, cfg: LanguageWarmupConfig = LanguageWarmupConfig(), log=None) -> dict:
-    """Train `model`'s language model (a VLM fed text only) in place on corpus_documents(cfg); returns metrics:
-    the training loss at the start and end, seconds, the corpus size and the config."""
+def language_warm_up(model, tokenizer, cfg: LanguageWarmupConfig = LanguageWarmupConfig(), log=None,
+                     docs: list[str] | None = None) -> dict:
+    """Train `model`'s language model (a VLM fed text only) in place on corpus_documents(cfg) (`docs`, when the
+    caller already has them); returns metrics: the training loss at the start and end, seconds, the corpus size
+    and the config."""
     import torch
 
     from mmkp_lib.models.warmup_loop import run_steps
 
     t0 = time.time()
-    docs = corpus_documents(cfg)
+    docs = corpus_documents(cfg) if docs is None else docs
     ids = document_ids(tokenizer, docs, cfg.max_length)
     t_data = time.time() - t0
     torch.manual_seed(cfg.seed)

@@ -263,19 +263,19 @@ def finish_build(out_dir: str | os.PathLike, model, tokenizer, processor, cfg: T
                                           cache_dir=vision_cache, log=warmup_log)
             load_tower_into(model, tower)
             info["vision_warmup"] = metrics
+        lm_cfg, docs = cfg.lm_warmup(seed), None
         if cfg.lm_warmup_steps > 0:
-            from mmkp_lib.models.language_warmup import language_warm_up
+            from mmkp_lib.models.language_warmup import corpus_documents, language_warm_up
 
-            info["language_warmup"] = language_warm_up(model, tokenizer, cfg.lm_warmup(seed), log=warmup_log)
+            docs = corpus_documents(lm_cfg)  # made once: the connector warm-up rehearses the same documents
+            info["language_warmup"] = language_warm_up(model, tokenizer, lm_cfg, log=warmup_log, docs=docs)
         if cfg.connector_warmup_steps > 0:
             from mmkp_lib.models.connector_warmup import connector_warm_up
-            from mmkp_lib.models.language_warmup import corpus_documents
 
             # rehearse the language warm-up's own documents (none without one) so the LM keeps reading text
-            docs = corpus_documents(cfg.lm_warmup(seed)) if cfg.lm_warmup_steps > 0 else None
             info["connector_warmup"] = connector_warm_up(model, processor, cfg.image_tokens,
                                                          cfg.connector_warmup(seed), rehearsal_docs=docs,
-                                                         log=warmup_log)
+                                                         rehearsal_max_length=lm_cfg.max_length, log=warmup_log)
     info["parameters"] = sum(p.numel() for p in model.parameters())
     info["build_seconds"] = round(time.time() - t0, 1)
     save_atomically(Path(out_dir), model, processor, info)
