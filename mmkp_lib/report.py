@@ -269,7 +269,7 @@ def machine_description() -> str:
 
 
 def run_report(cfg: ReportConfig) -> list[dict]:
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.time()
     cfg.out.mkdir(parents=True, exist_ok=True)
     stamps_path = cfg.out / "stamps.json"
     stamps = {} if cfg.fresh or not stamps_path.exists() else json.loads(stamps_path.read_text())
@@ -292,21 +292,36 @@ def run_report(cfg: ReportConfig) -> list[dict]:
             timings.append({"stage": stage.name, "seconds": seconds, "reused": False})
         upstream = fp
     write_index(cfg, timings)
-    finish_summary(cfg, timings, wall_s=time.perf_counter() - started)
+    finish_summary(cfg, timings, wall_s=time.perf_counter() - started, started_at=started_at)
     return timings
 
 
-def finish_summary(cfg: ReportConfig, timings: list[dict], wall_s: float) -> Path | None:
+MTIME_SLACK_S = 1.0  # file systems stamp mtimes from a coarser clock than time.time(): a file written just after
+# the start can read a few ms before it; a run from an earlier invocation is older by the notebooks' run at least
+
+
+def made_since(paths: list[Path], since: float) -> bool:
+    """Whether every one of `paths` exists and was written since `since` (a time.time() stamp, less the slack)."""
+    return all(p.is_file() and p.stat().st_mtime >= since - MTIME_SLACK_S for p in paths)
+
+
+def finish_summary(cfg: ReportConfig, timings: list[dict], wall_s: float, started_at: float) -> Path | None:
     """Add the pipeline's provenance and times to notebook 05's summary.json: commit, cores, this invocation's
-    wall minutes, and `wall_minutes_fresh` only when every stage ran in it (a fresh `make report`; otherwise
-    null, and the reused stages' own times are in index.html), plus the runs' summed process-minutes."""
+    wall minutes, and `wall_minutes_fresh` only when every stage ran in it *and* every run of the plan was made
+    in it (its metrics.json, and a trained run's train_log.jsonl, written since `started_at`): a fresh
+    `make report`. Otherwise null (a stage or run was reused; their own times are in index.html). Plus the
+    runs' summed process-minutes."""
     from mmkp_lib.analysis.summary import write_summary
     from mmkp_lib.runs import read_json
 
     if not cfg.summary_path.is_file():
         return None
     summary = read_json(cfg.summary_path)
-    fresh = all(not t["reused"] for t in timings)
+    from mmkp_lib import runs as run_files
+
+    metrics = _runs_outputs(cfg)
+    logs = [m.parent / run_files.TRAIN_LOG for m in metrics if (m.parent / run_files.TRAIN_LOG).is_file()]
+    fresh = all(not t["reused"] for t in timings) and made_since(metrics + logs, started_at)
     _, run_seconds = run_time_rows(cfg)
     return write_summary(cfg.summary_path, summary, commit=git_commit(), cores=os.cpu_count(),
                          wall_minutes=round(wall_s / 60, 2), wall_minutes_fresh=round(wall_s / 60, 2) if fresh else None,

@@ -85,3 +85,43 @@ def test_smoke_pages_go_to_an_ignored_folder_and_notebooks_get_repository_relati
 def test_each_page_is_listed_with_its_question():
     questions = {nb.stem: report.notebook_question(nb) for nb in sorted(report.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))}
     assert len(questions) == 5 and all(q.endswith("?") and len(q) > 20 for q in questions.values()), questions
+
+
+def test_summary_says_fresh_only_when_every_stage_and_every_run_was_made_in_this_invocation(tmp_path, monkeypatch):
+    import json
+    import os
+    import time
+
+    run = tmp_path / "runs" / "sft-seed0"
+    run.mkdir(parents=True)
+    retrain = {"on": True}
+
+    def runs_stage(cfg):  # what the runs stage does: train the run (when asked to), writing its files
+        if retrain["on"]:
+            (run / "train_log.jsonl").write_text("")
+            (run / "metrics.json").write_text("{}")
+        cfg.summary_path.write_text(json.dumps({"runs": [], "claims": {}}))  # what notebook 05 writes later
+
+    stages = [report.Stage(name="runs", run=runs_stage, outputs=lambda cfg: [run / "metrics.json"], inputs=[],
+                           params=lambda cfg: {})]
+    monkeypatch.setattr(report, "stages", lambda: stages)
+    monkeypatch.setattr(report, "_runs_outputs", lambda cfg: [run / "metrics.json"])
+    monkeypatch.setattr(report, "run_time_rows", lambda cfg: ("", 120.0))
+    cfg = report.ReportConfig(out=tmp_path / "reports", work=tmp_path, fresh=True)
+
+    report.run_report(cfg)  # every stage ran and the run was trained in it: a fresh report
+    got = json.loads(cfg.summary_path.read_text())
+    assert got["wall_minutes_fresh"] == got["wall_minutes"] >= 0 and got["total_process_minutes"] == 2.0
+    assert got["commit"] and got["cores"] and got["stages"]["runs"]["reused"] is False
+
+    retrain["on"] = False  # the stage reruns (FRESH) but finds the run complete and trains nothing
+    earlier = time.time() - 600  # the run's files, as an invocation ten minutes ago left them
+    for f in run.iterdir():
+        os.utime(f, (earlier, earlier))
+    report.run_report(cfg)
+    assert json.loads(cfg.summary_path.read_text())["wall_minutes_fresh"] is None
+
+    retrain["on"], cfg.fresh = True, False  # nothing changed: the stage is reused
+    cfg.summary_path.write_text(json.dumps({"runs": [], "claims": {}}))
+    report.run_report(cfg)
+    assert json.loads(cfg.summary_path.read_text())["wall_minutes_fresh"] is None
