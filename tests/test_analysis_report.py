@@ -155,7 +155,17 @@ def test_breakdowns_answer_states_every_claim_with_its_numbers(gold, train):
     # the baseline finds nothing; SFT finds the one post's unseen keyphrase: too few posts to be significant
     assert ("4. *The traditional baseline fails on unseen keyphrases:* **inconclusive** (not significant). Unseen "
             "F1@M: baseline 0.0 [0.0, 0.0] against SFT 50.0 ±0.0") in text
-    assert "Caveat" not in text and "Smoke run" not in text
+    assert "Caveat" not in text and "Smoke run" not in text and "What changed" not in text
+    # against an earlier report's figures, each number moves from then to now
+    previous = dict(A.answers.PREVIOUS_REPORT, setup="an old setup")
+    changed = A.breakdowns_answer(table, tests, cost, runs, LABELS, close_margin=0.02, gamma=0.4, posts=len(gold),
+                                  data="data/x", model="tiny", steps=40, batch=8, n_seeds=2, previous=previous)
+    assert changed.startswith(text)
+    assert re.search(r"\*\*What changed from the previous report\*\* \(an old setup\): F1@M on all keyphrases "
+                     r"SFT 30\.2 -> 64\.6 \(unseen 8\.1 -> 50\.0\); Fine-tune-CoT 20\.0 -> [\d.]+", changed)
+    assert "writes 0.0 -> 9.0 reasoning tokens per test post (Fine-tune-CoT 246.8 -> 50.0)" in changed
+    assert A.previous_report("data/synth", smoke=False) is A.answers.PREVIOUS_REPORT
+    assert A.previous_report("data/synth", smoke=True) is None and A.previous_report("data/mmkp", False) is None
 
 
 def test_breakdowns_answer_caveat_when_dynamic_cot_never_reasons(gold, train):

@@ -30,13 +30,17 @@ def test_plan_names_are_the_labels_the_analysis_parses(kp_data, tmp_path):
     assert names == ["zero-shot-tiny", "baseline", "sft-seed0", "cot-seed0", "multitask-seed0", "dyncot-g0.4-seed0"]
     full = report_plan(cfg)
     full_names = [s.name for s in full]
-    assert len(full_names) == len(set(full_names)) == 2 + 3 * 4 + 4  # the sweep's 0.4 is the main dyncot run
-    assert {"dyncot-g0.1-seed0", "dyncot-g1-seed0", "dyncot-gq0.3-seed0", "dyncot-gr0.5-seed0",
-            "cot-seed2"} <= set(full_names)
+    # multi-task on seed 0 only (one_seed_strategies), the other 3 strategies x 3 seeds, the sweep without its 0.4
+    assert len(full_names) == len(set(full_names)) == 2 + 1 + 3 * 3 + 3
+    assert {"dyncot-g0.1-seed0", "dyncot-g1-seed0", "dyncot-gr0.5-seed0", "cot-seed2"} <= set(full_names)
+    assert "multitask-seed0" in full_names and not {"multitask-seed1", "multitask-seed2"} & set(full_names)
+    every_seed = ExperimentConfig.from_settings(data=kp_data.data, work_dir=str(tmp_path), zero_shot_model="tiny",
+                                                one_seed_strategies=[], sweep_gammas=[0.4, "q0.3"])
+    names_all = [s.name for s in report_plan(every_seed)]
+    assert "multitask-seed2" in names_all and "dyncot-gq0.3-seed0" in names_all and len(names_all) == 2 + 12 + 1
     assert not any(n.startswith("dyncot-") and n.endswith(("seed1", "seed2")) and "g0.4" not in n for n in full_names)
-    labels = {Run(name=n, predictions=[]).label for n in full_names if n != "zero-shot-tiny"}
-    assert labels == {"baseline", "sft", "cot", "multitask", "dyncot-g0.4", "dyncot-g0.1", "dyncot-g1",
-                      "dyncot-gq0.3", "dyncot-gr0.5"}
+    labels = {Run(name=n, predictions=[]).label for n in names_all if n != "zero-shot-tiny"}
+    assert labels == {"baseline", "sft", "cot", "multitask", "dyncot-g0.4", "dyncot-gq0.3"}
     assert display_label("dyncot-gq0.3") == "Dynamic CoT γ=q0.3"
     assert display_label("dyncot-gr0.3") == "Thought dropout (CoT share 0.3)"
     assert display_label("baseline") == "Traditional baseline"
@@ -51,7 +55,7 @@ def test_every_strategy_trains_the_same_steps_and_batch(kp_data, tmp_path):
     assert {(s.train["max_steps"], s.train["batch_size"], s.train["lr"]) for s in trained} == {
         (cfg.train.max_steps, cfg.train.batch_size, cfg.train.lr)}
     by = {s.name: s.train for s in trained}
-    assert by["dyncot-gq0.3-seed0"]["gamma"] == "q0.3" and by["dyncot-g1-seed0"]["gamma"] == 1.0
+    assert by["dyncot-gr0.5-seed0"]["gamma"] == "r0.5" and by["dyncot-g1-seed0"]["gamma"] == 1.0
     assert by["sft-seed1"]["seed"] == 1 and by["sft-seed1"]["model_seed"] == 0  # vary_model_seed=False
     assert by["sft-seed0"]["teacher_cache"] is None and by["cot-seed0"]["teacher_cache"].endswith("oracle-facts.jsonl")
     assert Path(by["cot-seed0"]["out"]) == tmp_path.resolve() / "runs" / "cot-seed0"
@@ -62,7 +66,7 @@ def test_every_strategy_trains_the_same_steps_and_batch(kp_data, tmp_path):
 @pytest.mark.parametrize("field,value,match", [
     ("seeds", (0, 0), "distinct"), ("seeds", (), "non-empty"), ("gamma", -1, "gamma"),
     ("sweep_gammas", (0.4, "q2"), "quantile"), ("scoring", "fast", "scoring"), ("max_steps", 0, "max_steps"),
-    ("data", "no/such/folder", "mmkp synth"), ("lr", 3.0, "lr"),
+    ("data", "no/such/folder", "mmkp synth"), ("lr", 3.0, "lr"), ("one_seed_strategies", ("multi-task",), "first seed"),
 ])
 def test_bad_settings_fail_with_the_field_named(kp_data, tmp_path, field, value, match):
     kwargs = {"data": kp_data.data, "work_dir": str(tmp_path), field: value}
@@ -196,12 +200,11 @@ def test_runs_go_seed_by_seed_and_slowest_first_within_a_seed(kp_data, tmp_path)
 
     cfg = ExperimentConfig.from_settings(data=kp_data.data, work_dir=str(tmp_path), zero_shot_model="tiny")
     order = [s.name for s in _run_order(report_plan(cfg))]
-    first_wave = order[:order.index("multitask-seed1")]
+    first_wave = order[:order.index("cot-seed1")]
     assert order[0] == "multitask-seed0" and {"zero-shot-tiny", "baseline"} <= set(first_wave)
     assert len(first_wave) == 6
-    assert order[10:14] == ["multitask-seed2", "cot-seed2", "dyncot-g0.4-seed2", "sft-seed2"]
-    assert set(order[14:]) == {"dyncot-g0.1-seed0", "dyncot-g1-seed0", "dyncot-gq0.3-seed0",
-                               "dyncot-gr0.5-seed0"}  # the sweep last
+    assert order[9:12] == ["cot-seed2", "dyncot-g0.4-seed2", "sft-seed2"]
+    assert set(order[12:]) == {"dyncot-g0.1-seed0", "dyncot-g1-seed0", "dyncot-gr0.5-seed0"}  # the sweep last
 
 
 def test_workers_are_pinned_one_gpu_each(exp, monkeypatch):

@@ -17,7 +17,7 @@ import pandas as pd
 from mmkp_lib.analysis import verdicts
 from mmkp_lib.analysis.reasoning import reduction, relative_reduction, share_switched
 from mmkp_lib.analysis.runset import Run
-from mmkp_lib.analysis.wording import cell, delta, more_or_fewer, paired_row, versus
+from mmkp_lib.analysis.wording import cell, delta, more_or_fewer, paired_row, table_row, versus
 
 PAPER_REDUCTION = "38.48%"  # Dynamic CoT's reduction of reasoning tokens against Fine-tune-CoT in the paper
 VERDICT_TEXT = {verdicts.REPRODUCED: "**reproduced**", verdicts.NOT_REPRODUCED: "**not reproduced**",
@@ -133,14 +133,52 @@ def think_text(cost: pd.DataFrame, cot: str, dyn: str) -> str:
             f"{r.base_mean:.1f}, **{more_or_fewer(r.overall)}**{spread} (the paper: {PAPER_REDUCTION})")
 
 
+# The committed report this one replaced (pages up to a6b2d1b): 400 steps at lr 5e-4 on a student with the
+# vision warm-up only, prose rationales; 3 seeds, 1000 test posts of data/synth, F1@M in points.
+PREVIOUS_REPORT = {
+    "setup": "400 steps at lr 5e-4, a student with the vision warm-up only, prose rationales",
+    "f1m_all": {"sft": 30.2, "cot": 20.0, "dyncot": 30.3}, "f1m_unseen": {"sft": 8.1, "cot": 0.4, "dyncot": 8.6},
+    "dyncot_switched": 0.1, "think_tokens": {"cot": 246.8, "dyncot": 0.0},
+}
+
+
+def previous_report(data: str, smoke: bool) -> dict | None:
+    """PREVIOUS_REPORT when this run is comparable with it (the embedded benchmark, not a smoke run), else None."""
+    return PREVIOUS_REPORT if not smoke and str(data).rstrip("/").endswith("data/synth") else None
+
+
+def changed_text(table: pd.DataFrame, cost: pd.DataFrame, runs: Sequence[Run], labels: Mapping[str, str],
+                 previous: Mapping) -> str:
+    """What moved since the previous committed report (PREVIOUS_REPORT): F1@M all / unseen, Dynamic CoT's
+    switched share and the reasoning tokens, previous -> now."""
+    def mean(label: str, group: str) -> float:
+        return 100 * float(table_row(table, label, group)["mean"])
+
+    def tokens(label: str) -> float:
+        return float(cost[cost["label"] == label]["think_tokens"].mean())
+
+    names = {"sft": "SFT", "cot": "Fine-tune-CoT", "dyncot": "Dynamic CoT"}
+    rows = "; ".join(f"{names[k]} {previous['f1m_all'][k]:.1f} -> {mean(labels[k], 'all'):.1f} (unseen "
+                     f"{previous['f1m_unseen'][k]:.1f} -> {mean(labels[k], 'unseen'):.1f})" for k in names)
+    switched = 100 * float(pd.Series([share_switched(r) for r in runs if r.label == labels["dyncot"]]).mean())
+    return (f"**What changed from the previous report** ({previous['setup']}): F1@M on all keyphrases {rows}. "
+            f"Dynamic CoT switched {previous['dyncot_switched']:.1f}% -> {switched:.1f}% of its training samples "
+            f"to the CoT target and writes {previous['think_tokens']['dyncot']:.1f} -> {tokens(labels['dyncot']):.1f} "
+            f"reasoning tokens per test post (Fine-tune-CoT {previous['think_tokens']['cot']:.1f} -> "
+            f"{tokens(labels['cot']):.1f}). The student now has a language and a connector warm-up and the "
+            f"rationales state their facts (notebooks 02 and 03 say why).")
+
+
 def breakdowns_answer(table: pd.DataFrame, tests: pd.DataFrame, cost: pd.DataFrame, runs: Sequence[Run],
                       labels: Mapping[str, str], *, close_margin: float, gamma: object, posts: int, data: str,
-                      model: str, steps: int, batch: int, n_seeds: int, smoke: bool = False) -> str:
+                      model: str, steps: int, batch: int, n_seeds: int, smoke: bool = False,
+                      previous: Mapping | None = None) -> str:
     """The verdict on each of the paper's three claims, with the numbers behind it (notebook 05's answer).
 
     table: main_table of the main runs; tests: paired_tests over verdicts.claim_pairs(labels) (F1@M);
     cost: reasoning_cost; runs: the main runs (for Dynamic CoT's share switched); labels: the paper's rows
-    -> run labels; close_margin: claim 3's non-inferiority margin (F1 fraction); gamma: the main row's.
+    -> run labels; close_margin: claim 3's non-inferiority margin (F1 fraction); gamma: the main row's;
+    previous: an earlier report's figures (PREVIOUS_REPORT) to state what changed, or None.
     """
     zs, base, sft, cot, dyn = (labels[k] for k in ("zero-shot", "baseline", "sft", "cot", "dyncot"))
     verdict = {claim: VERDICT_TEXT[v] for claim, v in verdicts.claim_verdicts(tests, labels, close_margin).items()}
@@ -175,5 +213,6 @@ def breakdowns_answer(table: pd.DataFrame, tests: pd.DataFrame, cost: pd.DataFra
         "seed moves a number. Both matter: a difference can be significant over posts yet smaller than the seed "
         "spread."
         + caveat
+        + ("\n\n" + changed_text(table, cost, runs, labels, previous) if previous else "")
         + ("\n\n**Smoke run: these numbers test the plumbing, not the methods.**" if smoke else "")
     )

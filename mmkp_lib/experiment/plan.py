@@ -152,7 +152,7 @@ def evaluation_posts(cfg: ExperimentConfig) -> tuple[list, list]:
 def plan(cfg: ExperimentConfig, *, strategies: Sequence[str] = STRATEGIES, seeds: Sequence[int] | None = None,
          zero_shot: bool = True, baseline: bool = True, sweep: bool = False) -> list[RunSpec]:
     """Run specs: zero-shot and the traditional baseline (once each), then each strategy x seed (dyncot at
-    cfg.train.gamma), then the gamma sweep on the first seed (sweep=True; the main gamma is not repeated). Names are unique. Each seed is a scheduling wave and
+    cfg.train.gamma; a strategy in cfg.one_seed_strategies on the first seed only), then the gamma sweep on the first seed (sweep=True; the main gamma is not repeated). Names are unique. Each seed is a scheduling wave and
     the sweep the last one, so the main table's runs finish first."""
     eff = cfg.effective()
     seeds = tuple(seeds) if seeds is not None else eff.seeds
@@ -161,6 +161,8 @@ def plan(cfg: ExperimentConfig, *, strategies: Sequence[str] = STRATEGIES, seeds
         specs.append(baseline_spec(cfg))
     for wave, seed in enumerate(seeds):
         for strategy in strategies:
+            if wave > 0 and strategy in eff.one_seed_strategies:
+                continue
             specs.append(dataclasses.replace(train_spec(cfg, strategy, seed), wave=wave))
     if sweep:
         for g in eff.sweep_gammas:
