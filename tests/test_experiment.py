@@ -45,6 +45,10 @@ def test_plan_names_are_the_labels_the_analysis_parses(kp_data, tmp_path):
     assert display_label("dyncot-gr0.3") == "Thought dropout (CoT share 0.3)"
     assert display_label("baseline") == "Traditional baseline"
     assert [s.kind for s in full[:2]] == ["zero-shot", "baseline"] and full[1].baseline["data"] == cfg.effective().data
+    assert full[1].baseline["image_model"] == "tiny"  # the baseline reads the images through the student's tower
+    text_only = ExperimentConfig.from_settings(data=kp_data.data, work_dir=str(tmp_path), baseline_images=False)
+    assert plan(text_only)[1].baseline["image_model"] is None
+    assert ExperimentConfig.from_settings("qwen2.5-vl-3b-lora").baseline_images is False
     assert main_labels(cfg)["dyncot"] == "dyncot-g0.4"
     assert run_name("dyncot", 2, "q0.3") == "dyncot-gq0.3-seed2"
 

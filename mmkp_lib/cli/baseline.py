@@ -6,7 +6,11 @@
 
 Features: the words of the post text, its OCR text and its image attributes (MMKP's side files; the embedded
 benchmark has text only); labels: every training keyphrase; scores: cosine to each label's centroid
-(mmkp_lib.baseline). It can only predict keyphrases it saw in training, so its unseen F1 is 0 by construction.
+(mmkp_lib.baseline). With --image-model, also a logistic regression from that VLM's vision-tower features
+to the keyphrases an image can show. It can only predict keyphrases it saw in training, so its unseen F1 is 0
+by construction.
+
+    mmkp baseline --data data/synth --out runs/baseline --image-model tiny --model-cache cache/models
 """
 from __future__ import annotations
 
@@ -31,6 +35,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="keyphrases predicted at most (default: %(default)s)")
     p.add_argument("--keep-ratio", type=float, default=d.keep_ratio,
                    help="keep a prediction after the first when it scores >= this x the first (default: %(default)s)")
+    p.add_argument("--image-model", default=None,
+                   help="also read the images through this VLM's vision tower (e.g. tiny; default: text only)")
+    p.add_argument("--model-cache", default="cache/models", help="where named models are built (default: %(default)s)")
     p.set_defaults(run=run)
     return p
 
@@ -43,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         m = predict_baseline_run(args.data, args.out, split=args.split, train_split=args.train_split,
                                  config=BaselineConfig(min_count=args.min_count, max_predictions=args.max_predictions,
-                                                       keep_ratio=args.keep_ratio))
+                                                       keep_ratio=args.keep_ratio),
+                                 image_model=args.image_model, model_cache=args.model_cache)
     except (ValueError, OSError) as e:
         return fail("baseline", e)
     groups = [g for g in ("all", "present", "absent", "seen", "unseen") if g in m]

@@ -76,8 +76,10 @@ def ensure_models(specs: Sequence[RunSpec], log: Callable[[str], None] = print) 
     for s in specs:
         if s.train is not None:
             wanted.add((s.train["model"], s.train["model_seed"], s.train["model_cache"]))
-        elif s.zero_shot is not None:  # the baseline uses no model
+        elif s.zero_shot is not None:
             wanted.add((s.zero_shot["model_name"], s.zero_shot["model_seed"], s.zero_shot["model_cache"]))
+        elif s.baseline is not None and s.baseline.get("image_model"):  # the baseline reads its vision tower
+            wanted.add((s.baseline["image_model"], s.baseline["model_seed"], s.baseline["model_cache"]))
     for name, seed, cache in sorted(wanted):
         if name in NAMED_MODELS:
             t0 = time.perf_counter()
@@ -127,7 +129,9 @@ def ensure_run(spec: RunSpec, log: Callable[[str], None] = print) -> Path:
         runs.remove_run(run, keep=(spec.baseline["data"],))
         t0 = time.perf_counter()
         predict_baseline_run(spec.baseline["data"], run, split=spec.predict["split"], limit=spec.predict["limit"],
-                             limit_train=spec.baseline["limit_train"])
+                             limit_train=spec.baseline["limit_train"], image_model=spec.baseline.get("image_model"),
+                             model_cache=spec.baseline.get("model_cache") or "cache/models",
+                             model_seed=spec.baseline.get("model_seed") or 0)
         _record(spec, predict=_done_predict(spec), predict_wall_s=round(time.perf_counter() - t0, 2),
                 threads=spec.threads)
         log(f"{spec.name}: fitted and predicted in {time.perf_counter() - t0:.1f} s")

@@ -130,11 +130,14 @@ def zero_shot_spec(cfg: ExperimentConfig) -> RunSpec:
 
 def baseline_spec(cfg: ExperimentConfig) -> RunSpec:
     """The traditional baseline row (mmkp_lib.baseline): fitted in seconds on the training posts the plan's runs
-    use, never trained with a strategy; it can only predict training keyphrases."""
+    use, never trained with a strategy; it can only predict training keyphrases. With `baseline_images` it also
+    reads the images through the student's own (warmed-up) vision tower."""
     eff = cfg.effective()
     settings = dict(_predict_settings(eff), max_new_tokens=None)
+    images = {"image_model": eff.train.model, "model_seed": 0, "model_cache": eff.model_cache} if eff.baseline_images \
+        else {"image_model": None}
     return RunSpec(name="baseline", out=str(Path(eff.runs_dir) / "baseline"), train=None, zero_shot=None,
-                   baseline={"data": eff.data, "limit_train": eff.limit_train or None}, predict=settings)
+                   baseline={"data": eff.data, "limit_train": eff.limit_train or None, **images}, predict=settings)
 
 
 def evaluation_posts(cfg: ExperimentConfig) -> tuple[list, list]:
@@ -230,7 +233,7 @@ def _prediction_matches(spec: RunSpec, config: dict) -> bool:
     if not isinstance(done, dict):
         return False
     if spec.baseline is not None:
-        want = {"limit_train": spec.baseline["limit_train"]}
+        want = {"limit_train": spec.baseline["limit_train"], "image_model": spec.baseline.get("image_model")}
     elif spec.train is not None:
         want = {"model": spec.train["model"], "checkpoint": None,
                 "model_step": (config.get("result") or {}).get("global_step")}
