@@ -46,9 +46,23 @@ from mmkp_lib.training.dyncot import DynCotState, answer_losses
 DYNCOT_STATE = "dyncot_state.json"
 
 
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MB: Linux's VmHWM, which belongs to the process's own memory map.
+    Not getrusage's ru_maxrss, which Linux carries across fork + exec: a run started by `make report` (whose
+    process built the model, 1.4 GB) read the parent's peak, the same 1385.9 MB for every run."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)  # kB
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # elsewhere (KiB on Linux, bytes on macOS)
+
+
 def peak_memory_mb() -> dict[str, float]:
     """Peak resident memory of this process (MB) and, on CUDA, peak allocated GPU memory (MB)."""
-    out = {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}  # Linux: KiB
+    out = {"peak_rss_mb": peak_rss_mb()}
     if torch.cuda.is_available():
         out["peak_gpu_mem_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     return out
