@@ -43,7 +43,7 @@ What runs, all on the same model, data and batch size:
    trainer, samples/s ratio; and the default model's peak RSS per strategy
    (sft, cot, multitask, dyncot at gamma 0.4), each in its own process.
 
-Every run is its own process (peak RSS = that process's `ru_maxrss`), the
+Every run is its own process (peak RSS = that process's VmHWM), the
 runs alternate order between repeats (ABC, CBA, ...) and the means are
 compared, because this 2-core machine is shared and noisy; the load average
 is printed before and after. Each run uses one torch thread (`--threads`): with
@@ -68,7 +68,6 @@ import argparse
 import json
 import math
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -100,16 +99,6 @@ def reset_peak_rss() -> bool:
         return True
     except OSError:
         return False
-
-
-def peak_rss_mb(since_reset: bool) -> float:
-    """Peak RSS: VmHWM (resettable) when a reset was done, else ru_maxrss (the whole process's life)."""
-    if since_reset:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def load_average() -> str:
@@ -359,12 +348,13 @@ def trl_trainer(spec: dict, out: str, callbacks=()):
                       processing_class=processor, callbacks=list(callbacks))
 
 
-def run_one(spec: dict, since_reset: bool = False) -> dict:
+def run_one(spec: dict) -> dict:
     """Train one configuration; returns its timings, token counts and memory."""
     import torch
     from transformers import PrinterCallback
 
     from mmkp_lib.models.tiny import default_threads
+    from mmkp_lib.training.trainer import peak_rss_mb  # VmHWM: since reset_peak_rss, else the process's own life
 
     torch.set_num_threads(spec.get("threads") or default_threads())
     with tempfile.TemporaryDirectory(prefix="bench-train-") as out:
@@ -385,7 +375,7 @@ def run_one(spec: dict, since_reset: bool = False) -> dict:
         "rows": counts.rows, "tokens_per_row": round(counts.tokens / max(counts.rows, 1), 2),
         "completion_tokens_per_row": round(counts.completion / max(counts.rows, 1), 2),
         "cot_share_per_epoch": shares, "rss_before_train_mb": round(rss_before, 1),
-        "peak_rss_mb": round(peak_rss_mb(since_reset), 1), "threads": torch.get_num_threads(),
+        "peak_rss_mb": peak_rss_mb(), "threads": torch.get_num_threads(),
         "load_after": load_average(),
     }
 
@@ -409,8 +399,8 @@ def run_in_subprocess(spec: dict, default_malloc: bool = False) -> dict:
 
 
 def run_in_process(spec: dict) -> dict:
-    since_reset = reset_peak_rss()
-    return run_one(spec, since_reset=since_reset)
+    reset_peak_rss()  # where Linux refuses it, VmHWM covers the process's life
+    return run_one(spec)
 
 
 def alternate(specs: list[dict], repeats: int, runner, log=print) -> dict[str, list[dict]]:

@@ -72,11 +72,16 @@ class ImageClassifier:
     weight: object  # torch (width x labels)
     bias: object  # torch (labels,)
 
+    def inputs(self, features: np.ndarray):
+        """The classifier's input: `features` standardised with the training posts' mean and std."""
+        import torch
+
+        return torch.from_numpy(((features - self.mean) / self.std).astype(np.float32))
+
     def probabilities(self, features: np.ndarray):
         import torch
 
-        x = torch.from_numpy(((features - self.mean) / self.std).astype(np.float32))
-        return torch.sigmoid(x @ self.weight + self.bias)
+        return torch.sigmoid(self.inputs(features) @ self.weight + self.bias)
 
 
 class KeyphraseClassifier:
@@ -143,20 +148,29 @@ def train_image_classifier(train: Sequence[Post], features: np.ndarray, config: 
         raise ValueError(f"image features: one row per training post ({len(train)}), got {len(features)}")
     counts = Counter(k for post in train for k in post_keyphrases(post))
     labels = [k for k, n in counts.items() if n >= config.image_min_count]  # none on a tiny split: adds nothing
-    label_id = {k: i for i, k in enumerate(labels)}
-    target = torch.zeros(len(train), len(labels))
-    for i, post in enumerate(train):
-        target[i, [label_id[k] for k in post_keyphrases(post) if k in label_id]] = 1.0
-    mean, std = features.mean(0), features.std(0) + 1e-6
-    x = torch.from_numpy(((features - mean) / std).astype(np.float32))
-    weight = torch.zeros(x.shape[1], len(labels), requires_grad=True)
+    target = _multi_hot(train, labels)
+    weight = torch.zeros(features.shape[1], len(labels), requires_grad=True)
     bias = torch.zeros(len(labels), requires_grad=True)
+    model = ImageClassifier(features.mean(0), features.std(0) + 1e-6, labels, weight, bias)
+    x = model.inputs(features)
     opt = torch.optim.Adam([weight, bias], lr=config.image_lr)
     for _ in range(config.image_steps):
         opt.zero_grad()
         torch.nn.functional.binary_cross_entropy_with_logits(x @ weight + bias, target).backward()
         opt.step()
-    return ImageClassifier(mean, std, labels, weight.detach(), bias.detach())
+    model.weight, model.bias = weight.detach(), bias.detach()
+    return model
+
+
+def _multi_hot(posts: Sequence[Post], labels: list[str]):
+    """(posts x labels) float tensor: 1 where the post has the label among its keyphrases (others ignored)."""
+    import torch
+
+    label_id = {k: i for i, k in enumerate(labels)}
+    target = torch.zeros(len(posts), len(labels))
+    for i, post in enumerate(posts):
+        target[i, [label_id[k] for k in post_keyphrases(post) if k in label_id]] = 1.0
+    return target
 
 
 def train_baseline(train: Sequence[Post], config: BaselineConfig | None = None,
@@ -172,12 +186,8 @@ def train_baseline(train: Sequence[Post], config: BaselineConfig | None = None,
     features = {w: i for i, w in enumerate(sorted(w for w, n in doc_freq.items() if n >= config.min_count))}
     idf = (np.log(len(train) / np.array([doc_freq[w] for w in features], dtype=np.float64)) + 1.0).astype(np.float32)
     labels = list(dict.fromkeys(k for post in train for k in post_keyphrases(post)))
-    label_id = {k: i for i, k in enumerate(labels)}
-    target = torch.zeros(len(train), len(labels))
-    for i, post in enumerate(train):
-        target[i, [label_id[k] for k in post_keyphrases(post)]] = 1.0
     x = _features(train, features, idf)
-    weight = torch.sparse.mm(x.t().coalesce(), target)  # each label's column: the sum of its posts' vectors
+    weight = torch.sparse.mm(x.t().coalesce(), _multi_hot(train, labels))  # each label's column: the sum of its posts' vectors
     weight /= weight.norm(dim=0, keepdim=True).clamp_min(1e-12)
     image = train_image_classifier(train, image_features, config) if image_features is not None else None
     return KeyphraseClassifier(features, idf, labels, weight, config, image)
@@ -211,11 +221,11 @@ def predict_baseline_run(data: str, out, *, split: str = "test", train_split: st
         raise ValueError(f"{data}: the {split!r} split is empty: nothing to predict")
     t0 = time.perf_counter()
     train_images = test_images = None
-    if image_model:
+    if image_model:  # one tower load for both splits
         from mmkp_lib.image_features import tower_features
 
-        train_images = tower_features(train, image_model, seed=model_seed, cache_dir=model_cache)
-        test_images = tower_features(posts, image_model, seed=model_seed, cache_dir=model_cache)
+        images = tower_features(list(train) + list(posts), image_model, seed=model_seed, cache_dir=model_cache)
+        train_images, test_images = images[:len(train)], images[len(train):]
     model = train_baseline(train, config, train_images)
     t_fit = time.perf_counter() - t0
     predicted = model.predict(posts, test_images)

@@ -144,28 +144,27 @@ PREVIOUS_REPORT = {
 
 def previous_report(data: str, smoke: bool) -> dict | None:
     """PREVIOUS_REPORT when this run is comparable with it (the embedded benchmark, not a smoke run), else None."""
-    return PREVIOUS_REPORT if not smoke and str(data).rstrip("/").endswith("data/synth") else None
+    from mmkp_lib.experiment.config import DEFAULT_DATA
+
+    return PREVIOUS_REPORT if not smoke and str(data).rstrip("/").endswith(DEFAULT_DATA) else None
 
 
-def changed_text(table: pd.DataFrame, cost: pd.DataFrame, runs: Sequence[Run], labels: Mapping[str, str],
+def changed_text(table: pd.DataFrame, cost: pd.DataFrame, switched: float, labels: Mapping[str, str],
                  previous: Mapping) -> str:
     """What moved since the previous committed report (PREVIOUS_REPORT): F1@M all / unseen, Dynamic CoT's
-    switched share and the reasoning tokens, previous -> now."""
+    switched share (`switched`, a fraction) and the reasoning tokens, previous -> now."""
     def mean(label: str, group: str) -> float:
         return 100 * float(table_row(table, label, group)["mean"])
-
-    def tokens(label: str) -> float:
-        return float(cost[cost["label"] == label]["think_tokens"].mean())
 
     names = {"sft": "SFT", "cot": "Fine-tune-CoT", "dyncot": "Dynamic CoT"}
     rows = "; ".join(f"{names[k]} {previous['f1m_all'][k]:.1f} -> {mean(labels[k], 'all'):.1f} (unseen "
                      f"{previous['f1m_unseen'][k]:.1f} -> {mean(labels[k], 'unseen'):.1f})" for k in names)
-    switched = 100 * float(pd.Series([share_switched(r) for r in runs if r.label == labels["dyncot"]]).mean())
+    tokens = reduction(cost, labels["cot"], labels["dyncot"])
     return (f"**What changed from the previous report** ({previous['setup']}): F1@M on all keyphrases {rows}. "
-            f"Dynamic CoT switched {previous['dyncot_switched']:.1f}% -> {switched:.1f}% of its training samples "
-            f"to the CoT target and writes {previous['think_tokens']['dyncot']:.1f} -> {tokens(labels['dyncot']):.1f} "
+            f"Dynamic CoT switched {previous['dyncot_switched']:.1f}% -> {100 * switched:.1f}% of its training "
+            f"samples to the CoT target and writes {previous['think_tokens']['dyncot']:.1f} -> {tokens.other_mean:.1f} "
             f"reasoning tokens per test post (Fine-tune-CoT {previous['think_tokens']['cot']:.1f} -> "
-            f"{tokens(labels['cot']):.1f}). The student now has a language and a connector warm-up and the "
+            f"{tokens.base_mean:.1f}). The student now has a language and a connector warm-up and the "
             f"rationales state their facts (notebooks 02 and 03 say why).")
 
 
@@ -213,6 +212,6 @@ def breakdowns_answer(table: pd.DataFrame, tests: pd.DataFrame, cost: pd.DataFra
         "seed moves a number. Both matter: a difference can be significant over posts yet smaller than the seed "
         "spread."
         + caveat
-        + ("\n\n" + changed_text(table, cost, runs, labels, previous) if previous else "")
+        + ("\n\n" + changed_text(table, cost, dyn_switched, labels, previous) if previous else "")
         + ("\n\n**Smoke run: these numbers test the plumbing, not the methods.**" if smoke else "")
     )

@@ -78,7 +78,7 @@ def ensure_models(specs: Sequence[RunSpec], log: Callable[[str], None] = print) 
             wanted.add((s.train["model"], s.train["model_seed"], s.train["model_cache"]))
         elif s.zero_shot is not None:
             wanted.add((s.zero_shot["model_name"], s.zero_shot["model_seed"], s.zero_shot["model_cache"]))
-        elif s.baseline is not None and s.baseline.get("image_model"):  # the baseline reads its vision tower
+        elif s.baseline is not None and s.baseline["image_model"]:  # the baseline reads its vision tower
             wanted.add((s.baseline["image_model"], s.baseline["model_seed"], s.baseline["model_cache"]))
     for name, seed, cache in sorted(wanted):
         if name in NAMED_MODELS:
@@ -129,9 +129,8 @@ def ensure_run(spec: RunSpec, log: Callable[[str], None] = print) -> Path:
         runs.remove_run(run, keep=(spec.baseline["data"],))
         t0 = time.perf_counter()
         predict_baseline_run(spec.baseline["data"], run, split=spec.predict["split"], limit=spec.predict["limit"],
-                             limit_train=spec.baseline["limit_train"], image_model=spec.baseline.get("image_model"),
-                             model_cache=spec.baseline.get("model_cache") or "cache/models",
-                             model_seed=spec.baseline.get("model_seed") or 0)
+                             limit_train=spec.baseline["limit_train"], image_model=spec.baseline["image_model"],
+                             model_cache=spec.baseline["model_cache"], model_seed=spec.baseline["model_seed"])
         _record(spec, predict=_done_predict(spec), predict_wall_s=round(time.perf_counter() - t0, 2),
                 threads=spec.threads)
         log(f"{spec.name}: fitted and predicted in {time.perf_counter() - t0:.1f} s")

@@ -134,10 +134,10 @@ def baseline_spec(cfg: ExperimentConfig) -> RunSpec:
     reads the images through the student's own (warmed-up) vision tower."""
     eff = cfg.effective()
     settings = dict(_predict_settings(eff), max_new_tokens=None)
-    images = {"image_model": eff.train.model, "model_seed": 0, "model_cache": eff.model_cache} if eff.baseline_images \
-        else {"image_model": None}
     return RunSpec(name="baseline", out=str(Path(eff.runs_dir) / "baseline"), train=None, zero_shot=None,
-                   baseline={"data": eff.data, "limit_train": eff.limit_train or None, **images}, predict=settings)
+                   baseline={"data": eff.data, "limit_train": eff.limit_train or None,
+                             "image_model": eff.train.model if eff.baseline_images else None, "model_seed": 0,
+                             "model_cache": eff.model_cache}, predict=settings)
 
 
 def evaluation_posts(cfg: ExperimentConfig) -> tuple[list, list]:
@@ -233,7 +233,7 @@ def _prediction_matches(spec: RunSpec, config: dict) -> bool:
     if not isinstance(done, dict):
         return False
     if spec.baseline is not None:
-        want = {"limit_train": spec.baseline["limit_train"], "image_model": spec.baseline.get("image_model")}
+        want = {"limit_train": spec.baseline["limit_train"], "image_model": spec.baseline["image_model"]}
     elif spec.train is not None:
         want = {"model": spec.train["model"], "checkpoint": None,
                 "model_step": (config.get("result") or {}).get("global_step")}
