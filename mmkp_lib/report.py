@@ -149,7 +149,7 @@ def report_experiment(cfg: ReportConfig):
 
 
 def _run_experiments(cfg: ReportConfig) -> None:
-    """Teacher rationales if missing, then every run of `report_plan` (reused when done), seed by seed."""
+    """Teacher rationales if missing, then every run of `report_plan` (reused when done), longest first."""
     from mmkp_lib.experiment import ensure_runs, ensure_teacher, report_plan
 
     exp = report_experiment(cfg)
@@ -180,7 +180,7 @@ def stages() -> list[Stage]:
                  params=lambda cfg: {"smoke": cfg.smoke, "seed": cfg.seed, "sizes": synth_sizes(cfg.smoke)})
     teacher = Stage(name="teacher", run=_run_teacher, outputs=lambda cfg: [teacher_cache(cfg)],
                     inputs=[ROOT / "mmkp_lib" / "teacher"], params=lambda cfg: {"backend": "oracle", "seed": cfg.seed})
-    # Every training run of notebooks 03-05 at once, two at a time, seed by seed; the notebooks then reuse them.
+    # Every training run of notebooks 03-05 at once, two at a time, longest first; the notebooks then reuse them.
     # Its inputs are all of mmkp_lib, but a rerun only checks each run folder's config and trains nothing anew.
     runs = Stage(name="runs", run=_run_experiments, outputs=_runs_outputs, inputs=[ROOT / "mmkp_lib"],
                  params=lambda cfg: {"smoke": cfg.smoke})

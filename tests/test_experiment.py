@@ -199,16 +199,16 @@ def test_notebook_defaults_are_the_experiments(notebook):
     assert params["preset"] == "report" and params["seed"] == ExperimentConfig.from_settings("report").seeds[0]
 
 
-def test_runs_go_seed_by_seed_and_slowest_first_within_a_seed(kp_data, tmp_path):
+def test_runs_go_longest_first_and_seed_by_seed_within_a_strategy(kp_data, tmp_path):
     from mmkp_lib.experiment.execute import _run_order
 
     cfg = ExperimentConfig.from_settings(data=kp_data.data, work_dir=str(tmp_path), zero_shot_model="tiny")
     order = [s.name for s in _run_order(report_plan(cfg))]
-    first_wave = order[:order.index("cot-seed1")]
-    assert order[0] == "multitask-seed0" and {"zero-shot-tiny", "baseline"} <= set(first_wave)
-    assert len(first_wave) == 6
-    assert order[9:12] == ["cot-seed2", "dyncot-g0.4-seed2", "sft-seed2"]
-    assert set(order[12:]) == {"dyncot-g0.1-seed0", "dyncot-g1-seed0", "dyncot-gr0.5-seed0"}  # the sweep last
+    assert order[:3] == ["dyncot-g0.4-seed0", "dyncot-g0.4-seed1", "dyncot-g0.4-seed2"]
+    assert set(order[3:6]) == {"dyncot-g0.1-seed0", "dyncot-g1-seed0", "dyncot-gr0.5-seed0"}  # the sweep: wave 3
+    assert order[6:10] == ["multitask-seed0", "cot-seed0", "cot-seed1", "cot-seed2"]
+    assert order[10:13] == ["sft-seed0", "sft-seed1", "sft-seed2"]
+    assert set(order[13:]) == {"zero-shot-tiny", "baseline"}  # the short ones fill the other worker's last minute
 
 
 def test_workers_are_pinned_one_gpu_each(exp, monkeypatch):

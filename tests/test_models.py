@@ -520,3 +520,32 @@ def test_a_named_build_is_announced_with_a_path_relative_to_the_working_folder(t
     load_model("tiny-test", seed=0, cache_dir=str(tmp_path / "cache" / "models"))  # absolute, as notebooks pass it
     out = capsys.readouterr().out
     assert "into cache/models/tiny-test-seed0" in out and str(tmp_path) not in out
+
+
+def test_the_tower_warmed_up_beside_the_language_warmup_gives_the_same_model(tmp_path, monkeypatch):
+    """The default build runs the vision warm-up in a second process while the language warm-up runs here; the two
+    share no weights, so the saved model is the one the one-after-the-other build makes."""
+    from safetensors.torch import load_file
+
+    from mmkp_lib.models import language_warmup, tiny
+
+    # a small corpus: the real one (8,000 posts of another benchmark) takes about 20 s to generate
+    monkeypatch.setattr(language_warmup, "corpus_documents", lambda cfg: ["a red circle on the beach"] * 64)
+    knobs = dict(warmup_steps=4, warmup_batch=8, warmup_images=64, warmup_eval=16, lm_warmup_steps=3)
+    monkeypatch.setattr(tiny, "tower_beside_language_warmup", lambda *a: True)
+    side = build_tiny(tmp_path / "side", seed=0, config=TEST_TINY, vision_cache=tmp_path / "c1", **knobs)
+    monkeypatch.setattr(tiny, "tower_beside_language_warmup", lambda *a: False)
+    alone = build_tiny(tmp_path / "alone", seed=0, config=TEST_TINY, vision_cache=tmp_path / "c2", **knobs)
+    infos = [json.loads((d / "build_info.json").read_text()) for d in (side, alone)]
+    assert [i["vision_warmup_beside_language_warmup"] for i in infos] == [True, False]
+    assert "cached" in infos[0]["vision_warmup"] and "cached" not in infos[1]["vision_warmup"]  # handed over
+    a, b = load_file(side / "model.safetensors"), load_file(alone / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert any("vision_tower" in k for k in a) and any("language_model" in k for k in a)
+
+
+def test_connector_threads_must_be_a_positive_integer():
+    from mmkp_lib.models.tiny import TinyConfig
+
+    with pytest.raises(ValueError, match="connector_threads must be an integer >= 1, got 0"):
+        TinyConfig(connector_threads=0)

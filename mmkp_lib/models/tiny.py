@@ -26,7 +26,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from mmkp_lib.models.tokenizer import IMAGE, benchmark_vocabulary, train_tokenizer
-from mmkp_lib.models.vision_warmup import WarmupConfig, load_tower_into, warmed_tower
+from mmkp_lib.models.vision_warmup import (WarmupConfig, cache_tower_in_background, load_tower_into, tower_folder,
+                                           warmed_tower)
 
 BUILD_INFO = "build_info.json"  # written last: a folder without it is an interrupted build
 
@@ -62,6 +63,10 @@ class TinyConfig:
     lm_warmup_style: str = "facts"  # the corpus rationales' oracle style: facts | prose
     connector_warmup_steps: int = 0  # image-caption alignment of the projector; 0 = none (connector_warmup.py)
     connector_warmup_train: str = "connector+lm"  # connector+lm (rehearsing the LM corpus) | connector (LLaVA stage 1)
+    # torch threads of the connector warm-up, the one build stage that runs alone (the vision and language
+    # warm-ups run side by side, one thread each); fixed, not the core count, so a build is the same on any machine.
+    # Measured here, default build, one step: 0.68-0.79 s on one thread, 0.42 s on two
+    connector_threads: int = 1
 
     def __post_init__(self):
         if self.vision not in VISION_TOWERS:
@@ -69,6 +74,8 @@ class TinyConfig:
         if len(self.vision_widths) != len(self.vision_depths) or not self.vision_widths:
             raise ValueError(f"TinyConfig.vision_widths {self.vision_widths} and vision_depths {self.vision_depths} "
                              "need one entry per stage, at least one stage")
+        if not isinstance(self.connector_threads, int) or self.connector_threads < 1:
+            raise ValueError(f"TinyConfig.connector_threads must be an integer >= 1, got {self.connector_threads!r}")
         if self.image_size % self.image_stride:
             raise ValueError(f"TinyConfig.image_size {self.image_size} px is not a multiple of the tower's stride "
                              f"{self.image_stride} px")
@@ -110,7 +117,7 @@ class TinyConfig:
 VISION_TOWERS = ("bit", "siglip")
 
 # The report's model: warmed-up tower (see vision_warmup.py for the measurements behind the step count).
-DEFAULT_TINY = TinyConfig(warmup_steps=2000, lm_warmup_steps=300, connector_warmup_steps=300)
+DEFAULT_TINY = TinyConfig(warmup_steps=2000, lm_warmup_steps=300, connector_warmup_steps=300, connector_threads=2)
 # The default before the cost work: LLaVA + SigLIP (64 image tokens), post-only tokenizer (benchmarks compare).
 PREVIOUS_TINY = replace(DEFAULT_TINY, vision="siglip", tokenizer="v1", vocab_size=2048, warmup_steps=3000,
                         lm_warmup_steps=0, connector_warmup_steps=0)
@@ -122,10 +129,11 @@ TEST_TINY = TinyConfig(
 )
 
 
-# Builds (warm-up included) run on one thread: the result is then bit-identical on any machine with the same
-# torch build, whatever its core count (reductions split across threads round differently), and on the shared
-# 2-core machines here one thread was far faster than two whenever other jobs were running (a tiny warm-up step:
-# 0.01 s on one thread vs 0.23 s on two under a load of 5).
+# Builds (warm-up included) run on a fixed number of threads, one by default (TinyConfig.connector_threads for the
+# connector warm-up): the result is then bit-identical on any machine with the same torch build, whatever its core
+# count (reductions split across threads round differently), and on the shared 2-core machines here one thread was
+# far faster than two whenever other jobs were running (a tiny warm-up step: 0.01 s on one thread vs 0.23 s on two
+# under a load of 5).
 BUILD_THREADS = 1
 
 
@@ -230,8 +238,11 @@ def build_tiny(
     (e.g. `build_tiny(d, text_layers=2, warmup_steps=0)`). `words` defaults
     to the benchmark's whole vocabulary. `vision_cache`: folder caching the
     warmed-up tower, shared with the smol model (None: no cache).
-    Deterministic per (seed, config): it runs on BUILD_THREADS (1) torch
-    threads. The folder is written atomically: built in a temporary sibling,
+    Deterministic per (seed, config): it runs on fixed thread counts
+    (BUILD_THREADS, 1, and cfg.connector_threads), and the vision warm-up
+    gives the same tower whether it runs in this process or, with a
+    vision_cache and two cores, in a second one beside the language warm-up.
+    The folder is written atomically: built in a temporary sibling,
     then renamed, with build_info.json (config, seed, warm-up accuracies, times).
     """
     import torch
@@ -256,30 +267,56 @@ def finish_build(out_dir: str | os.PathLike, model, tokenizer, processor, cfg: T
 
     `info` (build_info.json) gets the warm-up's accuracies, the parameter count and the seconds since `t0`.
     """
-    with torch_threads(BUILD_THREADS):
-        set_generation_tokens(model, tokenizer)
-        if cfg.warmup_steps > 0:
-            tower, metrics = warmed_tower(vision_config(cfg), processor.image_processor, cfg.warmup(seed),
-                                          cache_dir=vision_cache, log=warmup_log)
-            load_tower_into(model, tower)
-            info["vision_warmup"] = metrics
-        lm_cfg, docs = cfg.lm_warmup(seed), None
-        if cfg.lm_warmup_steps > 0:
-            from mmkp_lib.models.language_warmup import corpus_documents, language_warm_up
+    tower_args = (vision_config(cfg), processor.image_processor, cfg.warmup(seed))
+    background = None
+    if tower_beside_language_warmup(cfg, vision_cache, tower_args):
+        background = cache_tower_in_background(*tower_args, vision_cache, threads=BUILD_THREADS)
+        if warmup_log:
+            warmup_log(f"vision warm-up: in a second process (pid {background.pid}), beside the language warm-up")
+    info["vision_warmup_beside_language_warmup"] = background is not None
+    try:
+        with torch_threads(BUILD_THREADS):
+            set_generation_tokens(model, tokenizer)
+            lm_cfg, docs = cfg.lm_warmup(seed), None
+            if cfg.lm_warmup_steps > 0:
+                from mmkp_lib.models.language_warmup import corpus_documents, language_warm_up
 
-            docs = corpus_documents(lm_cfg)  # made once: the connector warm-up rehearses the same documents
-            info["language_warmup"] = language_warm_up(model, tokenizer, lm_cfg, log=warmup_log, docs=docs)
+                docs = corpus_documents(lm_cfg)  # made once: the connector warm-up rehearses the same documents
+                info["language_warmup"] = language_warm_up(model, tokenizer, lm_cfg, log=warmup_log, docs=docs)
+            if cfg.warmup_steps > 0:
+                if background is not None:
+                    background.join()
+                    if background.exitcode != 0 and warmup_log:  # warmed_tower below redoes it here, with the error
+                        warmup_log(f"vision warm-up: the second process exited with code {background.exitcode}; "
+                                   "running it in this process")
+                tower, metrics = warmed_tower(*tower_args, cache_dir=vision_cache, log=warmup_log)
+                load_tower_into(model, tower)
+                info["vision_warmup"] = metrics
         if cfg.connector_warmup_steps > 0:
             from mmkp_lib.models.connector_warmup import connector_warm_up
 
-            # rehearse the language warm-up's own documents (none without one) so the LM keeps reading text
-            info["connector_warmup"] = connector_warm_up(model, processor, cfg.image_tokens,
-                                                         cfg.connector_warmup(seed), rehearsal_docs=docs,
-                                                         rehearsal_max_length=lm_cfg.max_length, log=warmup_log)
+            with torch_threads(cfg.connector_threads):  # the build's only stage that runs alone: every core it may use
+                # rehearse the language warm-up's own documents (none without one) so the LM keeps reading text
+                info["connector_warmup"] = connector_warm_up(model, processor, cfg.image_tokens,
+                                                             cfg.connector_warmup(seed), rehearsal_docs=docs,
+                                                             rehearsal_max_length=lm_cfg.max_length, log=warmup_log)
+    finally:
+        if background is not None and background.is_alive():  # the build failed or was interrupted
+            background.terminate()
+            background.join()
     info["parameters"] = sum(p.numel() for p in model.parameters())
     info["build_seconds"] = round(time.time() - t0, 1)
     save_atomically(Path(out_dir), model, processor, info)
     return Path(out_dir)
+
+
+def tower_beside_language_warmup(cfg: TinyConfig, vision_cache, tower_args) -> bool:
+    """Whether the build warms the tower up in a second process while it runs the language warm-up: both warm-ups
+    are asked for, the tower is cached (the process hands it over through the cache) but not there yet, and this
+    process may use two cores."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return (cfg.warmup_steps > 0 and cfg.lm_warmup_steps > 0 and vision_cache is not None and cores >= 2
+            and not (tower_folder(*tower_args, vision_cache) / "metrics.json").exists())
 
 
 class torch_threads:
