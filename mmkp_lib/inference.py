@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from mmkp_lib import runs
-from mmkp_lib.prompts import THINK_CLOSE, parse_output, student_messages
+from mmkp_lib.prompts import THINK_CLOSE, few_shot_messages, parse_output
 from mmkp_lib.records import Post, check_limit, first_posts, load_image
 
 
@@ -68,8 +68,12 @@ def _batches(posts: Sequence[Post], batch_size: int) -> Iterable[list[int]]:
 
 def generate_predictions(model, processor, posts: Sequence[Post], *, batch_size: int = 16, max_new_tokens: int = 128,
                          do_sample: bool = False, progress: bool = False, fast: bool | None = None,
-                         logits_hook=None, **generate_kwargs) -> list[dict[str, Any]]:
+                         logits_hook=None, examples: Sequence[tuple[str, list[str]]] = (),
+                         **generate_kwargs) -> list[dict[str, Any]]:
     """One record per post (in the posts' order): raw output, parsed keyphrases, reasoning and token counts, time.
+
+    `examples`: (text, keyphrases) pairs put before every prompt as in-context turns (the zero-shot row's
+    few-shot prompt, prompts.few_shot_messages); none for trained runs.
 
     Greedy decoding runs `mmkp_lib.generation.greedy_decode` (finished rows leave the batch; the same tokens as
     `generate`) where the model supports it; `fast=False`, sampling or extra `generate_kwargs` use
@@ -104,7 +108,7 @@ def generate_predictions(model, processor, posts: Sequence[Post], *, batch_size:
     try:
         for b, idx in enumerate(batches):
             batch = [posts[i] for i in idx]
-            prompts = [processor.apply_chat_template(student_messages(p.text, p.image is not None),
+            prompts = [processor.apply_chat_template(few_shot_messages(p.text, p.image is not None, examples),
                                                      add_generation_prompt=True, tokenize=False) for p in batch]
             kwargs: dict[str, Any] = {"text": prompts, "return_tensors": "pt", "padding": True}
             if batch[0].image is not None:
@@ -153,6 +157,7 @@ def generation_summary(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "total_think_tokens": sum(r["think_tokens"] for r in records),
         "stopped_share": sum(r["stopped"] for r in records) / n,
         "malformed_share": sum(r["parse_error"] is not None for r in records) / n,  # tags present but not well-formed
+        "parsed_share": sum(bool(r["keyphrases"]) for r in records) / n,  # outputs the parser read a keyphrase from
         "generation_seconds": sum(r["generation_s"] for r in records),
     }
 
@@ -170,7 +175,8 @@ def score(posts: Sequence[Post], records: Sequence[dict[str, Any]], train_posts:
 
 def predict_into_run(run: str | Path, model, processor, posts: Sequence[Post], *, split: str,
                      train_posts: Sequence[Post] | None = None, batch_size: int = 16, max_new_tokens: int = 128,
-                     progress: bool = False, settings: dict[str, Any] | None = None) -> dict:
+                     progress: bool = False, settings: dict[str, Any] | None = None,
+                     examples: Sequence[tuple[str, list[str]]] = ()) -> dict:
     """Generate for `posts`, write the run's predictions and metrics files for `split`; returns the metrics.
 
     metrics.json records what the predictions were made with under "predicted_with" (split, posts, limit,
@@ -179,7 +185,7 @@ def predict_into_run(run: str | Path, model, processor, posts: Sequence[Post], *
     if not posts:
         raise ValueError(f"no posts to predict in the {split!r} split; the run's files are left as they were")
     records = generate_predictions(model, processor, posts, batch_size=batch_size, max_new_tokens=max_new_tokens,
-                                   progress=progress)
+                                   progress=progress, examples=examples)
     return write_predictions(run, posts, records, split=split, train_posts=train_posts,
                              fields={"batch_size": batch_size, "max_new_tokens": max_new_tokens},
                              predicted_with={"max_new_tokens": max_new_tokens, "batch_size": batch_size,
@@ -297,16 +303,40 @@ def _trained_step(run: str | Path, checkpoint: str | None, config: dict) -> int 
     return (config.get("result") or {}).get("global_step")
 
 
+ZERO_SHOT_SHOTS = 3  # in-context examples of the zero-shot prompt: enough to show the "kp1; kp2" answer format
+
+
+def few_shot_examples(data: str, shots: int, split: str = "train") -> list[tuple[str, list[str]]]:
+    """(text, keyphrases) of the first `shots` posts of `data`'s `split` (file order: the same examples for every
+    model and run), the zero-shot prompt's in-context examples; a ValueError when the split has fewer."""
+    if shots < 0:
+        raise ValueError(f"shots must be >= 0 (in-context examples of the zero-shot prompt), got {shots}")
+    if shots == 0:
+        return []
+    from mmkp_lib.formats import load_posts
+
+    posts = load_posts(data, split=split)[:shots]
+    if len(posts) < shots:
+        raise ValueError(f"{data}: shots={shots} in-context examples, but the {split!r} split has {len(posts)} "
+                         "posts; pass fewer shots (0: the instruction alone)")
+    return [(p.text, list(p.keyphrases)) for p in posts]
+
+
 def predict_zero_shot(model_name: str, *, data: str, out: str | Path, split: str = "test",
                       train_split: str | None = "train", limit: int | None = None, batch_size: int = 16,
                       max_new_tokens: int = 128, model_seed: int = 0, model_cache: str = "cache/models",
-                      max_pixels: int | None = None, progress: bool = False) -> dict:
+                      max_pixels: int | None = None, shots: int = ZERO_SHOT_SHOTS, progress: bool = False) -> dict:
     """The zero-shot row: the prompt alone, no training. Writes a run folder (config.json kind "zero-shot").
 
+    The prompt is the instruction after `shots` in-context examples, the first training posts with their
+    keyphrases (few_shot_examples; 0 = the instruction alone), so an untuned model sees the answer format; the
+    lenient parser (prompts.split_keyphrases) reads commas, newlines and #tags too, and the metrics'
+    generation.parsed_share says how many outputs it read a keyphrase from.
     `out` must be new, empty or a zero-shot run already: a trained run's or a user's folder is refused.
     """
     from mmkp_lib.models import load_model
 
+    examples = few_shot_examples(data, shots, train_split or "train")
     out = runs.check_writable_run(out, "zero-shot", "zero-shot predictions")
     posts = _posts_to_predict(data, split, limit)
     device, dtype = _device_and_dtype()
@@ -314,13 +344,13 @@ def predict_zero_shot(model_name: str, *, data: str, out: str | Path, split: str
                                   dtype=dtype, device=device)
     params = {"strategy": "zero-shot", "model": model_name, "model_seed": model_seed, "model_cache": model_cache,
               "max_pixels": max_pixels, "data": data, "split": split, "limit": limit, "batch_size": batch_size,
-              "max_new_tokens": max_new_tokens}
+              "max_new_tokens": max_new_tokens, "shots": shots}
     from mmkp_lib.models.hub import build_settings
 
     runs.write_config(out, params, kind="zero-shot", seed=model_seed,
                       extra={"model_build": build_settings(model_name, seed=model_seed, cache_dir=model_cache)})
     settings = {"data": os.path.realpath(data), "limit": check_limit(limit), "model": model_name,
-                "model_seed": model_seed, "checkpoint": None, "model_step": None}
+                "model_seed": model_seed, "checkpoint": None, "model_step": None, "shots": shots}
     return predict_into_run(out, model, processor, posts, split=split, train_posts=_train_posts(data, train_split),
                             batch_size=batch_size, max_new_tokens=max_new_tokens, progress=progress,
-                            settings=settings)
+                            settings=settings, examples=examples)

@@ -38,6 +38,17 @@ def student_messages(post_text: str, has_image: bool = True) -> list[dict]:
     return [{"role": "user", "content": content}]
 
 
+def few_shot_messages(post_text: str, has_image: bool, examples) -> list[dict]:
+    """student_messages preceded by in-context examples: for each (text, keyphrases) of `examples` a user turn
+    with its text (no image: the examples teach the answer format, and images would add their tokens) and the
+    assistant's answer in the trained format. The zero-shot row's prompt; trained strategies never see examples."""
+    messages: list[dict] = []
+    for text, keyphrases in examples:
+        messages.append({"role": "user", "content": [{"type": "text", "text": user_text(text)}]})
+        messages.append({"role": "assistant", "content": [{"type": "text", "text": sft_target(keyphrases)}]})
+    return messages + student_messages(post_text, has_image)
+
+
 def sft_target(keyphrases: list[str]) -> str:
     """The plain answer: keyphrases in gold order joined by '; '."""
     return KEYPHRASE_SEP.join(k.strip() for k in keyphrases)

@@ -81,6 +81,10 @@ def test_sft_vs_cot_answer(gold, train):
                      r"\. Over all keyphrases Fine-tune-CoT is \d+\.\d points below SFT", text)
     assert "Fine-tune-CoT writes 50 reasoning tokens per test post (multi-task 0, SFT 0)" in text
     assert "Training wall time per run: sft 10 s, cot 20 s, multitask 30 s (1 thread(s) per run, 2 at a time)." in text
+    # every output parsed ("nothing" is a keyphrase), yet F1 is 0: the answer says so plainly
+    assert ("Zero-shot (`zero-shot-tiny`) is prompted with the instruction alone and read by a lenient parser "
+            "(commas, newlines, #tags); it gave a readable keyphrase in 100% of its outputs and still scores near "
+            "zero") in text
     assert text.endswith("**Smoke run: these numbers test the plumbing, not the strategies.**")
     with pytest.raises(KeyError, match="no zero-shot run"):
         A.sft_vs_cot_answer(runs[1:], table, tests, cost, times, n_train=37, steps=1, batch=1, seed=0, model="m",
@@ -147,6 +151,7 @@ def test_breakdowns_answer_states_every_claim_with_its_numbers(gold, train):
     assert re.search(r"1\. \*SFT far above zero-shot:\* \*\*reproduced\*\*\. SFT 64\.6 ±0\.0 \[[\d.]+, [\d.]+\] "
                      r"against zero-shot 0\.0 \[0\.0, 0\.0\] on all keyphrases \(\+64\.6 points", text)
     assert "2. *Reasoning above SFT on unseen keyphrases:* Fine-tune-CoT **" in text
+    assert "Zero-shot (`zero-shot-tiny`) is prompted with the instruction alone" in text
     # Dynamic CoT is perfect, so its interval against Fine-tune-CoT lies above 0: "close" holds.
     assert "3. *Dynamic CoT close to Fine-tune-CoT with fewer reasoning tokens:* close **reproduced** (the 95%" in text
     # 12 and 6 think tokens per post against 50 on both seeds: 82% fewer overall, 76% and 88% per seed.
@@ -373,3 +378,12 @@ def test_decisions_table_and_share_per_epoch():
     assert A.decisions_table(A.Run("sft-seed0", [])).empty and A.switched_by_epoch(pd.DataFrame()).empty
     with pytest.raises(ValueError, match="lack 'sft_loss'"):
         A.decisions_table(A.Run("x-seed0", [], decisions=[{"cot": True}]))
+
+
+def test_zero_shot_text_names_the_shots_and_the_parsed_share(gold):
+    table_runs = [A.Run("zero-shot-smol", _records({p.id: (["beach"] if i < 2 else []) for i, p in enumerate(gold)}),
+                        strategy="zero-shot", config={"params": {"shots": 3}})]
+    table = A.main_table(table_runs, A.score_runs(gold, table_runs, None), n_boot=N_BOOT)
+    text = A.zero_shot_text(table_runs[0], table)
+    assert "the instruction after 3 in-context example(s) (the first training posts with their keyphrases)" in text
+    assert "a readable keyphrase in 40% of its outputs" in text  # 2 of the 5 posts

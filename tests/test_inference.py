@@ -80,13 +80,14 @@ def test_think_token_count_bisects_on_decoded_prefixes(memorised):
 
 def test_generation_summary_by_hand():
     recs = [dict(reasoned=True, think_tokens=10, answer_tokens=4, generated_tokens=14, stopped=True, parse_error=None,
-                 generation_s=0.5),
+                 generation_s=0.5, keyphrases=["beach"]),
             dict(reasoned=False, think_tokens=0, answer_tokens=6, generated_tokens=6, stopped=False,
-                 parse_error=None, generation_s=0.25)]
+                 parse_error=None, generation_s=0.25, keyphrases=[])]
     s = generation_summary(recs)
     assert s["reasoned_share"] == 0.5 and s["mean_think_tokens"] == 5 and s["mean_think_tokens_when_reasoned"] == 10
     assert s["mean_answer_tokens"] == 5 and s["total_think_tokens"] == 10 and s["stopped_share"] == 0.5
     assert s["generation_seconds"] == 0.75 and s["malformed_share"] == 0
+    assert s["parsed_share"] == 0.5  # the second output gave the parser nothing to read
 
 
 def test_predict_cli_on_a_run_and_zero_shot(memorised, tiny_vlm_dir, tmp_path, capsys):
@@ -109,6 +110,40 @@ def test_predict_cli_on_a_run_and_zero_shot(memorised, tiny_vlm_dir, tmp_path, c
 
     assert main(["predict", "--model", tiny_vlm_dir, "--split", "test"]) == 2  # zero-shot needs --data
     assert "needs --data" in capsys.readouterr().err
+
+
+def test_zero_shot_prompt_shows_the_first_training_posts_as_examples(memorised, tiny_vlm_dir, tmp_path, capsys,
+                                                                      monkeypatch):
+    from mmkp_lib import inference
+    from mmkp_lib.cli import main
+    from mmkp_lib.formats import load_posts
+
+    _, _, processor, run = memorised
+    data = runs.read_config(run)["params"]["data"]
+    train = load_posts(data, split="train")
+    rendered = []
+    real = inference.few_shot_messages
+    monkeypatch.setattr(inference, "few_shot_messages", lambda *a: rendered.append(
+        processor.apply_chat_template(real(*a), add_generation_prompt=True, tokenize=False)) or real(*a))
+    out = tmp_path / "two-shots"
+    assert main(["predict", "--model", tiny_vlm_dir, "--data", data, "--split", "train", "--out", str(out),
+                 "--limit", "1", "--max-new-tokens", "4", "--shots", "2"]) == 0
+    assert "parsed" in capsys.readouterr().out
+    prompt = rendered[0]
+    # example 1, its answer, example 2, its answer, then the post with its image and the assistant's turn
+    cues = [train[0].text, "; ".join(train[0].keyphrases), train[1].text, "; ".join(train[1].keyphrases),
+            "<image>" + train[0].text]
+    at = [prompt.index(c) for c in cues]
+    assert at == sorted(at) and prompt.count("<image>") == 1 and prompt.endswith("assistant\n")
+    assert runs.read_config(out)["params"]["shots"] == 2
+    metrics = runs.read_metrics(out, split="train")
+    assert metrics["predicted_with"]["shots"] == 2 and 0 <= metrics["generation"]["parsed_share"] <= 1
+
+    assert main(["predict", "--model", tiny_vlm_dir, "--data", data, "--out", str(tmp_path / "many"),
+                 "--shots", "9"]) == 2  # the memorised data has 4 training posts
+    assert "shots=9 in-context examples, but the 'train' split has 4 posts" in capsys.readouterr().err
+    assert main(["predict", "--run", str(run), "--shots", "2"]) == 2
+    assert "--shots is for zero-shot predictions" in capsys.readouterr().err
 
 
 def test_train_cli_round_trip(kp_data, tiny_vlm_dir, tmp_path):

@@ -23,7 +23,7 @@ answer paragraphs), findings (each section's sentences), report_tables (the
 tables as shown).
 """
 from mmkp_lib.analysis import findings
-from mmkp_lib.analysis.answers import breakdowns_answer, dyncot_answer, previous_report, sft_vs_cot_answer
+from mmkp_lib.analysis.answers import breakdowns_answer, dyncot_answer, previous_report, sft_vs_cot_answer, zero_shot_text
 from mmkp_lib.analysis.curves import learning_curves, loss_curves
 from mmkp_lib.analysis.main_table import (MAIN_GROUPS, MAIN_METRICS, main_table, main_table_wide, paired_test,
                                           paired_tests, score_runs)
@@ -53,7 +53,7 @@ __all__ = [
     "FREQUENCY_BUCKETS", "Tables", "build_tables", "correctness_table", "f1_by_bucket", "frequency_bucket",
     "frequent_errors", "group_scores", "over_seeds", "recall_by",
     "claim_pairs", "claim_verdicts", "cell", "delta", "more_or_fewer", "paired_row", "table_row", "versus",
-    "breakdowns_answer", "previous_report", "dyncot_answer", "sft_vs_cot_answer", "findings",
+    "breakdowns_answer", "previous_report", "dyncot_answer", "sft_vs_cot_answer", "zero_shot_text", "findings",
     "cost_over_seeds_table", "cost_table", "frequent_errors_table", "overthinking_examples", "overthinking_table",
     "pair_names", "paired_tests_table", "sample_predictions", "shares_by_group", "shares_table", "sweep_table",
     "vision_warmup_note", "vision_warmup_table", "visual_accuracy", "warmups_table",

@@ -28,6 +28,20 @@ def _smoke(smoke: bool, what: str) -> str:
     return f" **Smoke run: these numbers test the plumbing, not the {what}.**" if smoke else ""
 
 
+def zero_shot_text(run: Run, table: pd.DataFrame) -> str:
+    """How the zero-shot row was prompted and how many of its outputs the parser could read, and plainly whether
+    it still scores near zero (under 5 points F1@M on all keyphrases)."""
+    shots = (run.config.get("params") or {}).get("shots") or 0
+    parsed = sum(bool(r["keyphrases"]) for r in run.predictions) / max(1, len(run.predictions))
+    prompt = (f"the instruction after {shots} in-context example(s) (the first training posts with their "
+              "keyphrases)" if shots else "the instruction alone")
+    near_zero = float(table_row(table, run.label, "all")["mean"]) < 0.05
+    return (f"Zero-shot (`{run.name}`) is prompted with {prompt} and read by a lenient parser (commas, newlines, "
+            f"#tags); it gave a readable keyphrase in {100 * parsed:.0f}% of its outputs"
+            + (" and still scores near zero: an untrained or untuned student does not answer this task from a "
+               "prompt." if near_zero else "."))
+
+
 # ---------------------------------------------------------------- notebook 03
 
 def sft_vs_cot_answer(runs: Sequence[Run], table: pd.DataFrame, tests: pd.DataFrame, cost: pd.DataFrame,
@@ -61,7 +75,7 @@ def sft_vs_cot_answer(runs: Sequence[Run], table: pd.DataFrame, tests: pd.DataFr
         f"{vs('cot', 'all')}. Fine-tune-CoT writes {think.get('cot', 0):.0f} reasoning tokens per test post "
         f"(multi-task {think.get('multitask', 0):.0f}, SFT {think.get('sft', 0):.0f}). Training wall time per run: "
         + ", ".join(f"{s} {wall[s]:.0f} s" for s in ("sft", "cot", "multitask") if s in wall)
-        + f" ({threads} thread(s) per run, {workers} at a time)."
+        + f" ({threads} thread(s) per run, {workers} at a time). " + zero_shot_text(zero_shot, table)
         + _smoke(smoke, "strategies")
     )
 
@@ -181,6 +195,7 @@ def breakdowns_answer(table: pd.DataFrame, tests: pd.DataFrame, cost: pd.DataFra
     """
     zs, base, sft, cot, dyn = (labels[k] for k in ("zero-shot", "baseline", "sft", "cot", "dyncot"))
     verdict = {claim: VERDICT_TEXT[v] for claim, v in verdicts.claim_verdicts(tests, labels, close_margin).items()}
+    zs_run = next((r for r in runs if r.label == zs), None)
     dyn_vs_cot = paired_row(tests, cot, dyn, "all")
     dyn_switched = float(pd.Series([share_switched(r) for r in runs if r.label == dyn]).mean())
     dyn_reasoned = float(cost[cost["label"] == dyn]["reasoned_share"].mean())
@@ -208,7 +223,8 @@ def breakdowns_answer(table: pd.DataFrame, tests: pd.DataFrame, cost: pd.DataFra
         f"F1@M: baseline {cell(table, base, 'unseen')} against SFT {cell(table, sft, 'unseen')} "
         f"({delta(tests, base, sft, 'unseen')}); on all keyphrases the baseline scores {cell(table, base, 'all')}, "
         f"seen {cell(table, base, 'seen')}.\n\n"
-        "The intervals resample test posts (the seeds' models held fixed); the ± shows how much a new training "
+        + (zero_shot_text(zs_run, table) + "\n\n" if zs_run else "")
+        + "The intervals resample test posts (the seeds' models held fixed); the ± shows how much a new training "
         "seed moves a number. Both matter: a difference can be significant over posts yet smaller than the seed "
         "spread."
         + caveat

@@ -36,12 +36,15 @@ def add_parser(subparsers) -> None:
     p.add_argument("--model-seed", type=at_least(int, 0), default=0,
                    help="zero-shot: seed of an offline model (default: 0)")
     p.add_argument("--model-cache", default="cache/models", help="where offline models are built (default: cache/models)")
+    p.add_argument("--shots", type=at_least(int, 0), default=None,
+                   help="zero-shot: in-context examples (the first training posts with their keyphrases) before the "
+                        "prompt, to show the answer format (default: 3; 0 = the instruction alone)")
     p.add_argument("--max-pixels", type=at_least(int, 16, "pixels"), help="zero-shot: image size limit for dynamic-resolution processors")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from mmkp_lib.inference import predict_run, predict_zero_shot
+    from mmkp_lib.inference import ZERO_SHOT_SHOTS, predict_run, predict_zero_shot
     from mmkp_lib.eval_io import format_table
     from mmkp_lib.records import DataError
 
@@ -55,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
         usage = "--model (zero-shot) needs --data"
     elif args.model and args.checkpoint:
         usage = "--checkpoint belongs with --run"
+    elif args.run_dir and args.shots is not None:
+        usage = "--shots is for zero-shot predictions (--model); a trained run is prompted as it was trained"
     if usage:
         return fail("predict", usage)
     try:
@@ -63,12 +68,14 @@ def run(args: argparse.Namespace) -> int:
             where = args.run_dir
         else:
             where = args.out or "runs/zero-shot-" + re.sub(r"[^A-Za-z0-9._-]+", "-", args.model).strip("-")
+            shots = ZERO_SHOT_SHOTS if args.shots is None else args.shots
             metrics = predict_zero_shot(args.model, data=args.data, out=where, model_seed=args.model_seed,
-                                        model_cache=args.model_cache, max_pixels=args.max_pixels, **common)
+                                        model_cache=args.model_cache, max_pixels=args.max_pixels, shots=shots,
+                                        **common)
     except (OSError, ValueError, DataError) as exc:  # missing/wrong files, bad data, a folder that is no run
         return fail("predict", exc)
     print(format_table(metrics, metrics.get("group_sizes")))
     gen = metrics["generation"]
-    print(f"{gen['posts']} posts, reasoned {gen['reasoned_share']:.0%}, mean think tokens "
+    print(f"{gen['posts']} posts, parsed {gen['parsed_share']:.0%}, reasoned {gen['reasoned_share']:.0%}, mean think tokens "
           f"{gen['mean_think_tokens']:.1f}, {gen['generation_seconds']:.1f} s generating -> {where}")
     return 0

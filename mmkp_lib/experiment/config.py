@@ -72,6 +72,7 @@ class ExperimentConfig:
     baseline_images: bool = True  # the traditional baseline also reads the images, through the student's vision
     # tower (needs a LLaVA-layout student such as tiny; data/synth valid: F1@M all 36.8 vs 21.5 text only)
     zero_shot_max_new_tokens: int = 32  # zero-shot budget: a "kp1; kp2" answer needs ~10 tokens; an untuned model rambles
+    zero_shot_shots: int = 3  # in-context examples (the first training posts) before the zero-shot prompt; 0 = none
     bf16: str | bool = "auto"  # bf16 autocast in training: auto = where the CPU/GPU has bf16 units (else fp32)
     predict_batch_size: int = 32  # test posts per generation batch
     test_limit: int = 0  # first N test posts (0 = all)
@@ -119,7 +120,7 @@ class ExperimentConfig:
         training template checked itself when it was made."""
         for name in ("zero_shot_max_new_tokens", "predict_batch_size", "workers", "threads"):
             check_int(name, getattr(self, name), 1)
-        for name in ("test_limit", "limit_train"):
+        for name in ("test_limit", "limit_train", "zero_shot_shots"):
             check_int(name, getattr(self, name), 0)
         if self.train.max_steps < 1:
             raise ConfigError("max_steps", self.train.max_steps, "an integer >= 1: every strategy trains the same steps")

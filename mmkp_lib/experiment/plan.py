@@ -123,7 +123,7 @@ def zero_shot_spec(cfg: ExperimentConfig) -> RunSpec:
     name = f"zero-shot-{Path(eff.zero_shot_model).name}"
     settings = dict(_predict_settings(eff), max_new_tokens=eff.zero_shot_max_new_tokens)
     zs = {"model_name": eff.zero_shot_model, "data": eff.data, "model_seed": 0, "model_cache": eff.model_cache,
-          "max_pixels": eff.train.max_pixels}
+          "max_pixels": eff.train.max_pixels, "shots": eff.zero_shot_shots}
     return RunSpec(name=name, out=str(Path(eff.runs_dir) / name), train=None, zero_shot=zs, predict=settings,
                    threads=eff.threads)
 
@@ -238,7 +238,8 @@ def _prediction_matches(spec: RunSpec, config: dict) -> bool:
         want = {"model": spec.train["model"], "checkpoint": None,
                 "model_step": (config.get("result") or {}).get("global_step")}
     else:
-        want = {"model": spec.zero_shot["model_name"], "model_seed": spec.zero_shot["model_seed"]}
+        want = {"model": spec.zero_shot["model_name"], "model_seed": spec.zero_shot["model_seed"],
+                "shots": spec.zero_shot["shots"]}
     want.update(data=spec.data, split=spec.predict["split"], posts=_expected_test_posts(spec))
     if spec.baseline is None:
         want["max_new_tokens"] = spec.predict["max_new_tokens"]
@@ -276,9 +277,9 @@ def run_status(spec: RunSpec) -> tuple[str, str]:
     if spec.train is None:
         if config.get("kind") != "zero-shot":
             return "retrain", f"config.json is a {config.get('kind')!r} run, not zero-shot"
-        diff = params_diff({k: config["params"].get(k) for k in ("model", "model_seed", "data")},
+        diff = params_diff({k: config["params"].get(k) for k in ("model", "model_seed", "data", "shots")},
                            {"model": spec.zero_shot["model_name"], "model_seed": spec.zero_shot["model_seed"],
-                            "data": spec.zero_shot["data"]})
+                            "data": spec.zero_shot["data"], "shots": spec.zero_shot["shots"]})
         if diff:
             return "retrain", f"other zero-shot settings (name: (saved, wanted)) {diff}"
         changed = _model_build_changed(config, spec.zero_shot["model_name"])
