@@ -78,8 +78,15 @@ def _reserved_layer_class():
 
         def batch_select_indices(self, indices) -> None:
             if self.is_initialized:
-                self._k, self._v = self._k[indices], self._v[indices]
+                # copy the kept rows' written positions only: indexing the whole buffer copied its reserved,
+                # still empty tail too, at every row that finished (up to 31 times per batch of 32)
+                self._k, self._v = (self._kept(buf, indices) for buf in (self._k, self._v))
                 self.keys, self.values = self._k[:, :, :self.length], self._v[:, :, :self.length]
+
+        def _kept(self, buf, indices):
+            out = buf.new_empty((len(indices), *buf.shape[1:]))
+            out[:, :, :self.length] = buf[indices, :, :self.length]
+            return out
 
     return ReservedLayer
 
