@@ -203,7 +203,9 @@ def ensure_runs(specs: Sequence[RunSpec], *, workers: int | None = None, log: Ca
     ensure_models(todo, log)
     gpus = visible_gpus()
     if workers is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        from mmkp_lib.models.tiny import available_cores
+
+        cores = available_cores()
         workers = len(gpus) or max(1, cores // max(s.threads for s in todo))
     if gpus and workers > len(gpus):
         log(f"{workers} workers asked, {len(gpus)} GPU(s) here: {len(gpus)} run(s) at a time, one GPU each")

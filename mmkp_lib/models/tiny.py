@@ -137,9 +137,14 @@ TEST_TINY = TinyConfig(
 BUILD_THREADS = 1
 
 
+def available_cores() -> int:
+    """The cores this process may run on (taskset/cgroups affinity where the OS reports it, else the CPU count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def default_threads() -> int:
     """Threads for torch: the cores this process may use (respects taskset/cgroups affinity and OMP_NUM_THREADS)."""
-    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    n = available_cores()
     env = os.environ.get("OMP_NUM_THREADS")
     if env and env.isdigit() and int(env) > 0:
         n = min(n, int(env))
@@ -314,8 +319,7 @@ def tower_beside_language_warmup(cfg: TinyConfig, vision_cache, tower_args) -> b
     """Whether the build warms the tower up in a second process while it runs the language warm-up: both warm-ups
     are asked for, the tower is cached (the process hands it over through the cache) but not there yet, and this
     process may use two cores."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return (cfg.warmup_steps > 0 and cfg.lm_warmup_steps > 0 and vision_cache is not None and cores >= 2
+    return (cfg.warmup_steps > 0 and cfg.lm_warmup_steps > 0 and vision_cache is not None and available_cores() >= 2
             and not (tower_folder(*tower_args, vision_cache) / "metrics.json").exists())
 
 
