@@ -5,16 +5,19 @@
     .venv/bin/python benchmarks/bench_generation.py --quick         # seconds: TEST_TINY model, 8 posts
 
 Both sides call the project's `mmkp_lib.inference.generate_predictions` on
-the same posts: once with `batch_size=32` over chunks of 32 posts, once per
-post with `batch_size=1`. Times are wall clock for the whole call (prompt
+the same posts: once with `batch_size=32` in one call over all posts (as
+`mmkp predict` does, so batches are grouped by prompt length), once per post
+with `batch_size=1`. The `generate` decoder's forcing processor needs row i
+of a chunk to be post i, so it is called per chunk of 32 with
+`sort_by_length=False`. Times are wall clock for the whole call (prompt
 rendering, image loading, the processor, `generate`, decoding and parsing),
 divided by the number of posts; the time inside `model.generate` alone is
 printed beside it.
 
 The model is the real `tiny` architecture (as in bench_training.py: random
 weights, no vision warm-up). A random model writes until max_new_tokens, so
-its outputs would all have the same length; instead a logits processor makes
-it write, token for token, each post's own target and then the stop token:
+its outputs would all have the same length; instead a logits processor (one
+precomputed matrix, one scatter per step) makes it write, token for token, each post's own target and then the stop token:
 the SFT target ("kp1; kp2", a few tokens) in one pass and the oracle
 teacher's CoT target ("<think>..</think><answer>..</answer>", about 100
 tokens) in the other. Per-token compute is the same as any model of this
@@ -85,31 +88,41 @@ def target_ids(tokenizer, texts: list[str]) -> list[list[int]]:
 
 
 def force_hook(targets: list[list[int]], eos_id: int):
-    """greedy_decode's logits_hook: row r emits targets[r] token by token, then the stop token."""
-    def hook(rows, step, logits):
-        for j, r in enumerate(rows.tolist()):
-            t = targets[r]
-            logits[j].fill_(-float("inf"))
-            logits[j, t[step] if step < len(t) else eos_id] = 0.0
+    """generate_predictions' logits_hook: post i emits targets[i] token by token, then the stop token. Vectorised
+    (one scatter per step), so forcing costs the batched side no per-row Python loop that real decoding lacks."""
+    import torch
+
+    width = max(len(t) for t in targets) + 1
+    forced = torch.full((len(targets), width), eos_id, dtype=torch.long)
+    for i, t in enumerate(targets):
+        forced[i, : len(t)] = torch.tensor(t, dtype=torch.long)
+
+    def hook(posts, step, logits):
+        logits.fill_(-float("inf"))
+        logits.scatter_(1, forced[posts, min(step, width - 1)][:, None], 0.0)
     return hook
 
 
 def generate(model, processor, posts, targets, batch_size: int, max_new_tokens: int, decoder: str = "fast"):
-    """generate_predictions over `posts` in calls of `batch_size` posts; (records, wall seconds). decoder "fast":
-    the project's greedy loop (finished rows leave the batch); "generate": transformers' model.generate."""
+    """generate_predictions over `posts`; (records, wall seconds). decoder "fast": the project's greedy loop
+    (finished rows leave the batch), one call over every post as `mmkp predict` makes (batches of similar prompt
+    length); "generate": transformers' model.generate, in calls of `batch_size` posts in their own order (its
+    logits processor forces row i of a call)."""
     from transformers import LogitsProcessorList
 
     from mmkp_lib.inference import generate_predictions
 
     tokenizer = processor.tokenizer
-    records = []
     t0 = time.perf_counter()
+    if decoder == "fast":
+        records = generate_predictions(model, processor, posts, batch_size=batch_size, max_new_tokens=max_new_tokens,
+                                       fast=True, logits_hook=force_hook(targets, tokenizer.eos_token_id))
+        return records, time.perf_counter() - t0
+    records = []
     for start in range(0, len(posts), batch_size):
         chunk, forced = posts[start:start + batch_size], targets[start:start + batch_size]
-        if decoder == "fast":
-            kw = {"fast": True, "logits_hook": force_hook(forced, tokenizer.eos_token_id)}
-        else:
-            kw = {"fast": False, "logits_processor": LogitsProcessorList([ForceTargets(forced, tokenizer.eos_token_id)])}
+        kw = {"fast": False, "sort_by_length": False,
+              "logits_processor": LogitsProcessorList([ForceTargets(forced, tokenizer.eos_token_id)])}
         records += generate_predictions(model, processor, chunk, batch_size=batch_size, max_new_tokens=max_new_tokens, **kw)
     return records, time.perf_counter() - t0
 

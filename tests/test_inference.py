@@ -63,6 +63,32 @@ def test_batched_left_padded_generation_matches_one_by_one(memorised):
     assert processor.tokenizer.padding_side == "right"  # restored for training
 
 
+def test_length_sorted_batches_come_back_in_the_posts_order(memorised):
+    posts, model, processor, _ = memorised
+    shuffled = [posts[i] for i in (2, 0, 3, 1)]
+    sorted_ = generate_predictions(model, processor, shuffled, batch_size=2, max_new_tokens=40)
+    kept = generate_predictions(model, processor, shuffled, batch_size=2, max_new_tokens=40, sort_by_length=False)
+    assert [r["id"] for r in sorted_] == [p.id for p in shuffled]
+    assert [r["raw"] for r in sorted_] == [r["raw"] for r in kept]
+    seen = []  # the hook is told the index in `posts` of each logits row, whatever batch it is in
+    generate_predictions(model, processor, shuffled, batch_size=2, max_new_tokens=2,
+                         logits_hook=lambda idx, step, logits: seen.extend(idx.tolist()) if step == 0 else None)
+    assert sorted(seen) == [0, 1, 2, 3]
+
+
+def test_batches_group_posts_of_similar_prompt_length():
+    from mmkp_lib.inference import _batches
+    from mmkp_lib.records import Post
+
+    posts = [Post(id=str(i), text="x", keyphrases=[], image="a.png" if i % 2 else None) for i in range(8)]
+    lengths = [5, 9, 1, 3, 7, 2, 4, 8]
+    batches = list(_batches(posts, 2, lengths))
+    assert sorted(i for b in batches for i in b) == list(range(8))
+    assert all(len({posts[i].image is None for i in b}) == 1 for b in batches)  # image and text posts apart
+    assert batches == [[5, 3], [7, 1], [2, 6], [0, 4]]  # each group by length: images 1,3,5,7 then texts
+    assert list(_batches(posts, 2)) == [[1, 3], [5, 7], [0, 2], [4, 6]]
+
+
 def test_max_new_tokens_bounds_an_output_that_does_not_stop(memorised):
     posts, model, processor, _ = memorised
     r = generate_predictions(model, processor, posts[:1], max_new_tokens=3)[0]
