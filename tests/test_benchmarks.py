@@ -141,3 +141,19 @@ def test_bench_training_rebuilds_a_model_of_an_older_architecture(tmp_path):
     info_file.write_text(json.dumps(info))
     bench.ensure_model(folder, quick=True)
     assert json.loads(info_file.read_text())["config"]["text_hidden"] == info["config"]["text_hidden"] - 8
+
+
+@pytest.mark.slow
+def test_probe_lm_warmup_quick(tmp_path):
+    """One variant, one strategy, in the smoke experiment: the variant's knob reaches the build, a run is scored."""
+    import json
+
+    out = tmp_path / "variants.json"
+    proc = _run([str(BENCH / "probe_lm_warmup.py"), "--quick", "--work-dir", str(tmp_path), "--variants", "text",
+                 "--strategies", "sft", "--json", str(out)])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    variant = json.loads(out.read_text())["variants"]["text"]
+    assert variant["warmup"]["config"]["lm_warmup_corpus"] == "text"  # built with the variant's setting
+    run = variant["runs"]["sft"]
+    assert set(run["f1m"]) == {"all", "present", "absent", "seen", "unseen"}
+    assert not Path(run["run"]).is_absolute() and (tmp_path / run["run"] / "config.json").is_file()
