@@ -12,6 +12,7 @@ GUI backend (Agg, papermill, CI) and a notebook cell shows each exactly once
     plots.paired_tests(A.paired_tests(runs, scores, [("sft", "cot")], metrics=("f1@M",)))
     plots.loss_curves(A.loss_curves(runs)); plots.reasoned_share_curves(A.learning_curves(runs))
     plots.dyncot_decisions(A.decisions_table(dyncot_run), gamma)
+    plots.warmup_variant_curves(warmup_variants.variant_curves(warmup_variants.load_variants()))
 """
 from __future__ import annotations
 
@@ -328,4 +329,24 @@ def reasoned_share_curves(curves: pd.DataFrame) -> Figure:
                      palette=palette(shares["strategy"]))
     ax.set(xlabel="optimizer step", ylabel="validation posts reasoned on", ylim=(-0.02, 1.02))
     ax.grid(alpha=0.3)
+    return fig
+
+
+def warmup_variant_curves(curves: pd.DataFrame, groups: Sequence[str] = ("all", "present")) -> Figure:
+    """Validation F1@M against step for the language warm-up variants (`analysis.warmup_variants.variant_curves`):
+    a colour per warm-up corpus, a line style per strategy, a panel per group."""
+    _require(curves, ["corpus", "run", "step", "group", "value"], "warmup_variant_curves")
+    c = curves[curves["group"].isin(groups)].assign(value=lambda d: 100 * d["value"])
+    _require(c, ["value"], "warmup_variant_curves")
+    fig, axes = _figure(len(groups))
+    corpora = list(dict.fromkeys(c["corpus"]))
+    colours = dict(zip(corpora, sns.color_palette("colorblind", len(corpora))))
+    for i, (ax, g) in enumerate(zip(axes, groups)):
+        sns.lineplot(data=c[c["group"] == g], x="step", y="value", hue="corpus", hue_order=corpora, style="run",
+                     palette=colours, marker="o", markersize=4, ax=ax, legend=(i == len(groups) - 1))
+        ax.set_title(f"validation F1@M, {GROUP_TITLES.get(g, g)}")
+        ax.set_ylabel("F1@M (%)")
+        ax.set_xlabel("optimizer step")
+        ax.grid(alpha=0.3)
+    _legend_outside(fig, axes[-1])
     return fig
