@@ -102,7 +102,7 @@ tables = A.build_tables(test, run_list, train)
 cost = A.reasoning_cost(tables)
 Markdown(A.sft_vs_cot_answer(run_list, table, tests, cost, times, n_train=len(train), steps=eff.train.max_steps,
                              batch=eff.train.batch_size, seed=seed, model=eff.train.model, threads=eff.threads,
-                             workers=eff.workers, smoke=eff.smoke))
+                             workers=eff.workers, smoke=eff.smoke, zero_shot_probe=A.zero_shot_probe(eff.data, eff.smoke)))
 
 # %% [markdown]
 # ## Training curves

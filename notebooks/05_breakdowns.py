@@ -108,7 +108,8 @@ cost = A.reasoning_cost(tables)
 Markdown(A.breakdowns_answer(table, tests, cost, main_runs, LABELS, close_margin=close_margin, gamma=cfg.train.gamma,
                              posts=len(test), data=display_path(eff.data), model=eff.train.model,
                              steps=eff.train.max_steps, batch=eff.train.batch_size, n_seeds=n_seeds, smoke=eff.smoke,
-                             previous=A.previous_report(eff.data, eff.smoke)))
+                             previous=A.previous_report(eff.data, eff.smoke),
+                             zero_shot_probe=A.zero_shot_probe(eff.data, eff.smoke)))
 
 # %%
 # The machine-readable summary (`make report` adds the pipeline's wall time): every run, its cost, the claims.

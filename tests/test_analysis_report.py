@@ -387,3 +387,46 @@ def test_zero_shot_text_names_the_shots_and_the_parsed_share(gold):
     text = A.zero_shot_text(table_runs[0], table)
     assert "the instruction after 3 in-context example(s) (the first training posts with their keyphrases)" in text
     assert "a readable keyphrase in 40% of its outputs" in text  # 2 of the 5 posts
+    assert "SmolLM2" not in text  # no probe given: nothing about it
+
+
+def _zero_shot_probe_file(tmp_path):
+    import json
+
+    def shots(n, all_, unseen, formatted, copied):
+        return {"posts": 1000, "f1m": {"all": all_, "unseen": unseen}, "shares": {"parsed": 1.0,
+                "formatted": formatted, "copied": copied}}
+    path = tmp_path / "zero_shot_smol.json"
+    path.write_text(json.dumps({"model": "smol", "connector_steps": 0,
+                                "shots": {"3": shots(3, 0.05, 0.018, 1.0, 0.56), "0": shots(0, 0.0, 0.0, 0.0, 0.0)}}))
+    return path
+
+
+def test_zero_shot_probe_only_for_the_default_benchmark_and_not_smoke(tmp_path):
+    from mmkp_lib.analysis.zero_shot_probe import zero_shot_probe
+
+    path = _zero_shot_probe_file(tmp_path)
+    assert zero_shot_probe("/work/x/data/synth", False, path)["connector_steps"] == 0
+    assert zero_shot_probe("/work/x/data/synth", True, path) is None  # smoke: other posts, other model
+    assert zero_shot_probe("/work/x/data/mmkp", False, path) is None  # other data
+    assert zero_shot_probe("/work/x/data/synth", False, tmp_path / "missing.json") is None
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(ValueError, match="bad.json: not a probe_zero_shot.py file"):
+        zero_shot_probe("data/synth", False, tmp_path / "bad.json")
+
+
+def test_zero_shot_text_quotes_the_pretrained_probe_unless_the_row_is_that_model(gold, tmp_path):
+    from mmkp_lib.analysis.zero_shot_probe import zero_shot_probe
+
+    probe = zero_shot_probe("data/synth", False, _zero_shot_probe_file(tmp_path))
+    records = _records({p.id: [] for p in gold})
+    student = A.Run("zero-shot-tiny", records, strategy="zero-shot", config={"params": {"shots": 3, "model": "tiny"}})
+    table = A.main_table([student], A.score_runs(gold, [student], None), n_boot=N_BOOT)
+    text = A.zero_shot_text(student, table, probe)
+    # examples in order of their count, each with its figures
+    assert ("0 example(s): F1@M 0.0 on all keyphrases (unseen 0.0), 0% of outputs in the \"kp1; kp2\" form, 0% of "
+            "its keyphrases copied from the examples; 3 example(s): F1@M 5.0 on all keyphrases (unseen 1.8), 100% of "
+            "outputs in the \"kp1; kp2\" form, 56% of its keyphrases copied from the examples.") in text
+    assert "random projector" in text and "on 1000 of these test posts" in text
+    smol = A.Run("zero-shot-smol", records, strategy="zero-shot", config={"params": {"shots": 3, "model": "smol"}})
+    assert "SmolLM2" not in A.zero_shot_text(smol, table.rename(index={"zero-shot-tiny": "zero-shot-smol"}), probe)

@@ -157,3 +157,16 @@ def test_probe_lm_warmup_quick(tmp_path):
     run = variant["runs"]["sft"]
     assert set(run["f1m"]) == {"all", "present", "absent", "seen", "unseen"}
     assert not Path(run["run"]).is_absolute() and (tmp_path / run["run"] / "config.json").is_file()
+
+
+def test_probe_zero_shot_counts_parsed_formatted_and_copied_outputs():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("probe_zero_shot", BENCH / "probe_zero_shot.py")
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    predictions = [{"keyphrases": ["Sour Dolphin", "beach"]},  # one copied from the examples, both short
+                   {"keyphrases": ["Here are some phrases that can be used to tag the media:"]},  # parsed, rambling
+                   {"keyphrases": []}, {"keyphrases": ["red circle"]}]
+    shares = probe.output_shares(predictions, {"sour dolphin", "friendly birthday"})
+    assert shares == {"parsed": 0.75, "formatted": 0.5, "copied": 0.25}

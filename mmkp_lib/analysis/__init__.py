@@ -41,6 +41,7 @@ from mmkp_lib.analysis.tables import (FREQUENCY_BUCKETS, Tables, build_tables, c
                                       frequency_bucket, frequent_errors, group_scores, over_seeds, recall_by)
 from mmkp_lib.analysis.verdicts import claim_pairs, claim_verdicts
 from mmkp_lib.analysis.visual import vision_warmup_note, vision_warmup_table, visual_accuracy, warmups_table
+from mmkp_lib.analysis.zero_shot_probe import probe_text, zero_shot_probe
 from mmkp_lib.analysis.wording import cell, delta, more_or_fewer, paired_row, table_row, versus
 
 __all__ = [
@@ -56,5 +57,5 @@ __all__ = [
     "breakdowns_answer", "previous_report", "dyncot_answer", "sft_vs_cot_answer", "zero_shot_text", "findings",
     "cost_over_seeds_table", "cost_table", "frequent_errors_table", "overthinking_examples", "overthinking_table",
     "pair_names", "paired_tests_table", "sample_predictions", "shares_by_group", "shares_table", "sweep_table",
-    "vision_warmup_note", "vision_warmup_table", "visual_accuracy", "warmups_table",
+    "vision_warmup_note", "vision_warmup_table", "visual_accuracy", "warmups_table", "probe_text", "zero_shot_probe",
 ]

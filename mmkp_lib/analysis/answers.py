@@ -17,6 +17,7 @@ import pandas as pd
 from mmkp_lib.analysis import verdicts
 from mmkp_lib.analysis.reasoning import reduction, relative_reduction, share_switched
 from mmkp_lib.analysis.runset import Run
+from mmkp_lib.analysis.zero_shot_probe import probe_text
 from mmkp_lib.analysis.wording import cell, delta, more_or_fewer, paired_row, table_row, versus
 
 PAPER_REDUCTION = "38.48%"  # Dynamic CoT's reduction of reasoning tokens against Fine-tune-CoT in the paper
@@ -28,9 +29,10 @@ def _smoke(smoke: bool, what: str) -> str:
     return f" **Smoke run: these numbers test the plumbing, not the {what}.**" if smoke else ""
 
 
-def zero_shot_text(run: Run, table: pd.DataFrame) -> str:
+def zero_shot_text(run: Run, table: pd.DataFrame, probe: Mapping | None = None) -> str:
     """How the zero-shot row was prompted and how many of its outputs the parser could read, and plainly whether
-    it still scores near zero (under 5 points F1@M on all keyphrases)."""
+    it still scores near zero (under 5 points F1@M on all keyphrases); then, given the committed probe of a
+    pretrained model (zero_shot_probe) and a row that is not that model, the probe's figures."""
     shots = (run.config.get("params") or {}).get("shots") or 0
     parsed = sum(bool(r["keyphrases"]) for r in run.predictions) / max(1, len(run.predictions))
     prompt = (f"the instruction after {shots} in-context example(s) (the first training posts with their "
@@ -39,17 +41,19 @@ def zero_shot_text(run: Run, table: pd.DataFrame) -> str:
     return (f"Zero-shot (`{run.name}`) is prompted with {prompt} and read by a lenient parser (commas, newlines, "
             f"#tags); it gave a readable keyphrase in {100 * parsed:.0f}% of its outputs"
             + (" and still scores near zero: an untrained or untuned student does not answer this task from a "
-               "prompt." if near_zero else "."))
+               "prompt." if near_zero else ".")
+            + (" " + probe_text(probe) if probe and (run.config.get("params") or {}).get("model") != "smol" else ""))
 
 
 # ---------------------------------------------------------------- notebook 03
 
 def sft_vs_cot_answer(runs: Sequence[Run], table: pd.DataFrame, tests: pd.DataFrame, cost: pd.DataFrame,
                       times: pd.DataFrame, *, n_train: int, steps: int, batch: int, seed: int, model: str,
-                      threads: int, workers: int, smoke: bool = False) -> str:
+                      threads: int, workers: int, smoke: bool = False, zero_shot_probe: Mapping | None = None) -> str:
     """Zero-shot, SFT, Fine-tune-CoT and multi-task on all, absent and unseen keyphrases (one seed each).
 
-    tests: paired_tests of ("sft", "cot") and ("sft", "multitask"); times: run_times with strategy, train_s.
+    tests: paired_tests of ("sft", "cot") and ("sft", "multitask"); times: run_times with strategy, train_s;
+    zero_shot_probe: the committed pretrained zero-shot figures (analysis.zero_shot_probe), or None.
     """
     zero_shot = next((r for r in runs if r.strategy == "zero-shot"), None)
     if zero_shot is None:
@@ -75,7 +79,7 @@ def sft_vs_cot_answer(runs: Sequence[Run], table: pd.DataFrame, tests: pd.DataFr
         f"{vs('cot', 'all')}. Fine-tune-CoT writes {think.get('cot', 0):.0f} reasoning tokens per test post "
         f"(multi-task {think.get('multitask', 0):.0f}, SFT {think.get('sft', 0):.0f}). Training wall time per run: "
         + ", ".join(f"{s} {wall[s]:.0f} s" for s in ("sft", "cot", "multitask") if s in wall)
-        + f" ({threads} thread(s) per run, {workers} at a time). " + zero_shot_text(zero_shot, table)
+        + f" ({threads} thread(s) per run, {workers} at a time). " + zero_shot_text(zero_shot, table, zero_shot_probe)
         + _smoke(smoke, "strategies")
     )
 
@@ -185,13 +189,14 @@ def changed_text(table: pd.DataFrame, cost: pd.DataFrame, switched: float, label
 def breakdowns_answer(table: pd.DataFrame, tests: pd.DataFrame, cost: pd.DataFrame, runs: Sequence[Run],
                       labels: Mapping[str, str], *, close_margin: float, gamma: object, posts: int, data: str,
                       model: str, steps: int, batch: int, n_seeds: int, smoke: bool = False,
-                      previous: Mapping | None = None) -> str:
+                      previous: Mapping | None = None, zero_shot_probe: Mapping | None = None) -> str:
     """The verdict on each of the paper's three claims, with the numbers behind it (notebook 05's answer).
 
     table: main_table of the main runs; tests: paired_tests over verdicts.claim_pairs(labels) (F1@M);
     cost: reasoning_cost; runs: the main runs (for Dynamic CoT's share switched); labels: the paper's rows
     -> run labels; close_margin: claim 3's non-inferiority margin (F1 fraction); gamma: the main row's;
-    previous: an earlier report's figures (PREVIOUS_REPORT) to state what changed, or None.
+    previous: an earlier report's figures (PREVIOUS_REPORT) to state what changed, or None; zero_shot_probe: the
+    committed pretrained zero-shot figures (analysis.zero_shot_probe), or None.
     """
     zs, base, sft, cot, dyn = (labels[k] for k in ("zero-shot", "baseline", "sft", "cot", "dyncot"))
     verdict = {claim: VERDICT_TEXT[v] for claim, v in verdicts.claim_verdicts(tests, labels, close_margin).items()}
@@ -223,7 +228,7 @@ def breakdowns_answer(table: pd.DataFrame, tests: pd.DataFrame, cost: pd.DataFra
         f"F1@M: baseline {cell(table, base, 'unseen')} against SFT {cell(table, sft, 'unseen')} "
         f"({delta(tests, base, sft, 'unseen')}); on all keyphrases the baseline scores {cell(table, base, 'all')}, "
         f"seen {cell(table, base, 'seen')}.\n\n"
-        + (zero_shot_text(zs_run, table) + "\n\n" if zs_run else "")
+        + (zero_shot_text(zs_run, table, zero_shot_probe) + "\n\n" if zs_run else "")
         + "The intervals resample test posts (the seeds' models held fixed); the ± shows how much a new training "
         "seed moves a number. Both matter: a difference can be significant over posts yet smaller than the seed "
         "spread."
