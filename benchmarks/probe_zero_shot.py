@@ -117,7 +117,7 @@ def main(argv=None) -> dict:
               f"{100 * s['copied']:5.0f}%")
     if json_file:
         json_file.write_text(json.dumps({"model": "smol", "connector_steps": args.connector_steps,
-                                         "max_new_tokens": eff.zero_shot_max_new_tokens, "data": data,
+                                         "max_new_tokens": eff.zero_shot_max_new_tokens, "data": os.path.relpath(data),
                                          "shots": results}, indent=1))
         print(f"wrote {json_file}")
     return results
