@@ -37,7 +37,7 @@ target_overlap = 0.45  # unique test-keyphrase overlap to re-split to, a fractio
 tolerance = 0.01  # allowed |achieved - target| of the re-split, a fraction (smoke: at least 0.05)
 smoke = False  # cap each split at a few hundred posts (CI)
 seed = 0  # seed of the re-split and of the random split
-mmkp_data = ""  # folder of the real MMKP files (`mmkp data fetch mmkp --out data/mmkp`); "" = leave that section out
+mmkp_data = ""  # folder of the real MMKP files (`mmkp data fetch mmkp --out data/mmkp`); "": leave that section out
 
 # %%
 from mmkp_lib.notebook import notebook_parameters

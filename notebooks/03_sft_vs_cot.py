@@ -36,7 +36,7 @@ model = None  # student: tiny | smol | hub id | local folder
 lora = None  # LoRA on the language model instead of full fine-tuning (the GPU setting for 3B/7B models)
 max_pixels = None  # downscale larger images first (Qwen2.5-VL on GPU: e.g. 401408)
 teacher_backend = None  # whose rationales: oracle (written here) | openai | hf (notebook 02 writes them)
-zero_shot_model = None  # zero-shot row: auto = smol when installed (`make smol`), else the untrained student
+zero_shot_model = None  # zero-shot row: "auto" means smol when installed (`make smol`), else the untrained student
 max_steps = None  # optimizer steps per strategy (the same for all)
 batch_size = None  # posts per optimizer step
 lr = None  # peak learning rate (AdamW, cosine decay)

@@ -108,3 +108,20 @@ def test_analysis_cells_define_no_functions(name):
         defined = [n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
         assert not defined, (f"{name}.py defines {', '.join(defined)} in an analysis cell; move it into "
                              "mmkp_lib.analysis (or mmkp_lib.plots) with a test")
+
+
+@pytest.mark.parametrize("source", NOTEBOOK_SOURCES, ids=lambda p: p.stem)
+def test_papermill_reads_every_parameter_with_its_help(source):
+    """`papermill --help-notebook` lists a parameter only if its line parses (an '=' inside the comment made
+    papermill drop two of them with "Unable to parse line")."""
+    import ast
+
+    import jupytext
+    import papermill
+
+    ipynb = source.with_suffix(".ipynb")
+    cell = next(c for c in jupytext.read(ipynb).cells if c.cell_type == "code")
+    names = [t.id for n in ast.parse(cell.source).body if isinstance(n, ast.Assign) for t in n.targets]
+    params = papermill.inspect_notebook(str(ipynb))
+    assert set(names) == set(params), f"papermill cannot read {sorted(set(names) - set(params))} in {ipynb.name}"
+    assert all(p["help"] for p in params.values()), f"{ipynb.name}: a parameter without a comment"
