@@ -32,7 +32,7 @@ def test_table_has_a_row_per_variant_and_run_in_percent():
     assert list(table.index) == [(W.VARIANT_TITLES["default"], "SFT"), (W.VARIANT_TITLES["default"], "Fine-tune-CoT"),
                                  (W.VARIANT_TITLES["text"], "SFT"), (W.VARIANT_TITLES["none"], "SFT")]
     row = table.loc[(W.VARIANT_TITLES["text"], "SFT")]
-    assert row["all"] == 75.0 and row["unseen"] == 72.0 and row["gain"] == 1.5 and row["LM loss"] == pytest.approx(0.6)
+    assert row["all"] == 75.0 and row["unseen"] == 72.0 and row["gain"] == 1.5 and row["LM loss"] == 0.59
     # no warm-up trained: no LM loss to show, not the default's
     assert table.loc[(W.VARIANT_TITLES["none"], "SFT")].isna()["LM loss"]
 

@@ -61,7 +61,8 @@ def variants_table(probe: dict) -> pd.DataFrame:
                          "LM loss": warm.get("lm_loss_end") if (warm.get("config") or {}).get("lm_warmup_steps")
                          else None,
                          "warm-up s": warm.get("lm_train_s"), "train s": run.get("train_s")})
-    return pd.DataFrame(rows).set_index(["warm-up corpus", "run"]).astype(float).round(1)
+    table = pd.DataFrame(rows).set_index(["warm-up corpus", "run"]).astype(float)
+    return table.round({**{g: 1 for g in GROUPS}, "gain": 1, "LM loss": 3, "warm-up s": 0, "train s": 0})
 
 
 def variant_curves(probe: dict) -> pd.DataFrame:
