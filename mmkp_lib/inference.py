@@ -328,16 +328,18 @@ def _trained_step(run: str | Path, checkpoint: str | None, config: dict) -> int 
 ZERO_SHOT_SHOTS = 3  # in-context examples of the zero-shot prompt: enough to show the "kp1; kp2" answer format
 
 
-def few_shot_examples(data: str, shots: int, split: str = "train") -> list[tuple[str, list[str]]]:
+def few_shot_examples(data: str, shots: int, split: str = "train",
+                      loaded: Sequence[Post] | None = None) -> list[tuple[str, list[str]]]:
     """(text, keyphrases) of the first `shots` posts of `data`'s `split` (file order: the same examples for every
-    model and run), the zero-shot prompt's in-context examples; a ValueError when the split has fewer."""
+    model and run), the zero-shot prompt's in-context examples; a ValueError when the split has fewer.
+    loaded: that split's posts when the caller has read them already (they are not read again)."""
     if shots < 0:
         raise ValueError(f"shots must be >= 0 (in-context examples of the zero-shot prompt), got {shots}")
     if shots == 0:
         return []
     from mmkp_lib.formats import load_posts
 
-    posts = load_posts(data, split=split)[:shots]
+    posts = list(loaded if loaded is not None else load_posts(data, split=split))[:shots]
     if len(posts) < shots:
         raise ValueError(f"{data}: shots={shots} in-context examples, but the {split!r} split has {len(posts)} "
                          "posts; pass fewer shots (0: the instruction alone)")
@@ -358,7 +360,8 @@ def predict_zero_shot(model_name: str, *, data: str, out: str | Path, split: str
     """
     from mmkp_lib.models import load_model
 
-    examples = few_shot_examples(data, shots, train_split or "train")
+    train = _train_posts(data, train_split)  # read once: the seen/unseen breakdown and the examples
+    examples = few_shot_examples(data, shots, train_split or "train", loaded=train)
     out = runs.check_writable_run(out, "zero-shot", "zero-shot predictions")
     posts = _posts_to_predict(data, split, limit)
     device, dtype = _device_and_dtype()
@@ -373,6 +376,6 @@ def predict_zero_shot(model_name: str, *, data: str, out: str | Path, split: str
                       extra={"model_build": build_settings(model_name, seed=model_seed, cache_dir=model_cache)})
     settings = {"data": os.path.realpath(data), "limit": check_limit(limit), "model": model_name,
                 "model_seed": model_seed, "checkpoint": None, "model_step": None, "shots": shots}
-    return predict_into_run(out, model, processor, posts, split=split, train_posts=_train_posts(data, train_split),
+    return predict_into_run(out, model, processor, posts, split=split, train_posts=train,
                             batch_size=batch_size, max_new_tokens=max_new_tokens, progress=progress,
                             settings=settings, examples=examples)

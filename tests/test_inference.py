@@ -151,9 +151,14 @@ def test_zero_shot_prompt_shows_the_first_training_posts_as_examples(memorised, 
     real = inference.few_shot_messages
     monkeypatch.setattr(inference, "few_shot_messages", lambda *a: rendered.append(
         processor.apply_chat_template(real(*a), add_generation_prompt=True, tokenize=False)) or real(*a))
+    import mmkp_lib.formats as formats
+
+    reads, load = [], formats.load_posts
+    monkeypatch.setattr(formats, "load_posts", lambda d, split=None, **kw: reads.append(split) or load(d, split=split, **kw))
     out = tmp_path / "two-shots"
     assert main(["predict", "--model", tiny_vlm_dir, "--data", data, "--split", "train", "--out", str(out),
                  "--limit", "1", "--max-new-tokens", "4", "--shots", "2"]) == 0
+    assert reads.count("train") == 2  # the posts predicted (--split train), then once for examples and seen/unseen
     assert "parsed" in capsys.readouterr().out
     prompt = rendered[0]
     # example 1, its answer, example 2, its answer, then the post with its image and the assistant's turn
