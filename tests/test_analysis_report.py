@@ -428,5 +428,8 @@ def test_zero_shot_text_quotes_the_pretrained_probe_unless_the_row_is_that_model
             "its keyphrases copied from the examples; 3 example(s): F1@M 5.0 on all keyphrases (unseen 1.8), 100% of "
             "outputs in the \"kp1; kp2\" form, 56% of its keyphrases copied from the examples.") in text
     assert "random projector" in text and "on 1000 of these test posts" in text
+    assert "At its best it stays under 10 points" in text  # 5.0 at best
+    probe["shots"]["3"]["f1m"]["all"] = 0.12
+    assert "At its best" not in A.zero_shot_text(student, table, probe)
     smol = A.Run("zero-shot-smol", records, strategy="zero-shot", config={"params": {"shots": 3, "model": "smol"}})
     assert "SmolLM2" not in A.zero_shot_text(smol, table.rename(index={"zero-shot-tiny": "zero-shot-smol"}), probe)

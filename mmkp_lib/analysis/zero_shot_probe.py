@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 
 PROBE_FILE = Path(__file__).resolve().parents[2] / "reports" / "zero_shot_smol.json"
+LOW_F1 = 0.10  # below this F1@M (all) at its best setting the sentence says plainly that the model fails the task
 
 
 def zero_shot_probe(data: str, smoke: bool, path: str | os.PathLike = PROBE_FILE) -> dict | None:
@@ -47,6 +48,9 @@ def probe_text(probe: dict) -> str:
     posts = max(r["posts"] for r in probe["shots"].values())
     projector = ("a random projector, so in effect text only" if not probe.get("connector_steps")
                  else f"{probe['connector_steps']} connector warm-up steps")
+    best = max(r["f1m"]["all"] for r in probe["shots"].values())
+    verdict = (f" At its best it stays under {100 * LOW_F1:.0f} points: like the untrained row, a pretrained 135M "
+               "language model does not do this task from a prompt." if best < LOW_F1 else "")
     return (f"A pretrained language model prompted the same way on {posts} of these test posts "
             f"(SmolLM2-135M-Instruct with the student's tower and {projector}; `benchmarks/probe_zero_shot.py`, "
-            f"committed in `reports/{PROBE_FILE.name}`): " + "; ".join(parts) + ".")
+            f"committed in `reports/{PROBE_FILE.name}`): " + "; ".join(parts) + "." + verdict)
