@@ -40,6 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from mmkp_lib.metrics import GROUPS  # noqa: E402  (after the path line: runs from a clone)
+
 VARIANTS = {  # TinyConfig fields each variant changes from DEFAULT_TINY
     "default": {},
     "text": {"lm_warmup_corpus": "text"},
@@ -47,7 +49,6 @@ VARIANTS = {  # TinyConfig fields each variant changes from DEFAULT_TINY
     "none": {"lm_warmup_steps": 0},
 }
 STRATEGIES_OF = {"default": ("sft", "cot"), "text": ("sft", "cot"), "topics-all": ("sft", "cot"), "none": ("sft",)}
-GROUPS = ("all", "present", "absent", "seen", "unseen")
 
 
 def build_variant(name: str, knobs: dict, folder: Path, vision_cache: Path, base_config, log) -> dict:

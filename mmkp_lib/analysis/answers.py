@@ -162,9 +162,9 @@ PREVIOUS_REPORT = {
 
 def previous_report(data: str, smoke: bool) -> dict | None:
     """PREVIOUS_REPORT when this run is comparable with it (the embedded benchmark, not a smoke run), else None."""
-    from mmkp_lib.experiment.config import DEFAULT_DATA
+    from mmkp_lib.experiment.config import comparable_with_committed
 
-    return PREVIOUS_REPORT if not smoke and str(data).rstrip("/").endswith(DEFAULT_DATA) else None
+    return PREVIOUS_REPORT if comparable_with_committed(data, smoke) else None
 
 
 def changed_text(table: pd.DataFrame, cost: pd.DataFrame, switched: float, labels: Mapping[str, str],

@@ -19,15 +19,16 @@ from pathlib import Path
 import pandas as pd
 
 from mmkp_lib.analysis.runset import STRATEGY_NAMES
+from mmkp_lib.metrics import GROUPS
+from mmkp_lib.report import default_out
 
-VARIANTS_FILE = Path(__file__).resolve().parents[2] / "reports" / "lm_warmup_variants.json"
+VARIANTS_FILE = default_out(smoke=False) / "lm_warmup_variants.json"
 VARIANT_TITLES = {  # what each variant's warm-up corpus holds (benchmarks/probe_lm_warmup.py VARIANTS)
     "default": "text + rationale, seen topics (default)",
     "text": "post text only",
     "topics-all": "text + rationale, all topics",
     "none": "no language warm-up",
 }
-GROUPS = ("all", "present", "absent", "seen", "unseen")
 
 
 def load_variants(path: str | os.PathLike = VARIANTS_FILE) -> dict | None:

@@ -17,17 +17,19 @@ import json
 import os
 from pathlib import Path
 
-PROBE_FILE = Path(__file__).resolve().parents[2] / "reports" / "zero_shot_smol.json"
+from mmkp_lib.report import default_out
+
+PROBE_FILE = default_out(smoke=False) / "zero_shot_smol.json"
 LOW_F1 = 0.10  # below this F1@M (all) at its best setting the sentence says plainly that the model fails the task
 
 
 def zero_shot_probe(data: str, smoke: bool, path: str | os.PathLike = PROBE_FILE) -> dict | None:
     """The probe's figures when this run is comparable with them (the default embedded benchmark, not a smoke
     run) and the file exists; else None."""
-    from mmkp_lib.experiment.config import DEFAULT_DATA
+    from mmkp_lib.experiment.config import comparable_with_committed
 
     path = Path(path)
-    if smoke or not str(data).rstrip("/").endswith(DEFAULT_DATA) or not path.is_file():
+    if not comparable_with_committed(data, smoke) or not path.is_file():
         return None
     probe = json.loads(path.read_text())
     if not isinstance(probe.get("shots"), dict) or not probe["shots"]:

@@ -24,6 +24,12 @@ DEFAULT_DATA = "data/synth"  # the embedded benchmark (`mmkp synth --out data/sy
 SMOKE_DATA = "data/synth-smoke"  # its smoke-sized version (synth.SMOKE_SIZES)
 
 
+def comparable_with_committed(data: str, smoke: bool) -> bool:
+    """Whether a run on `data` can be set beside figures committed from the default experiment: the default
+    embedded benchmark (whatever folder holds it) and not a smoke run."""
+    return not smoke and str(data).rstrip("/").endswith(DEFAULT_DATA)
+
+
 def embedded_training() -> TrainConfig:
     """The training settings of the embedded experiment, the same for every strategy (measured on data/synth with
     the `tiny` model on the 2-core CPU this project targets; notebook 03 shows the learning curves)."""
